@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BatchRecordsConfig(AppConfig):
+    name = "batch_records"
+    verbose_name = "Batch records"

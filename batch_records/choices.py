@@ -1,0 +1,62 @@
+from django.db import models
+
+
+class MBRStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    SUPERSEDED = "superseded", "Superseded"
+    OBSOLETE = "obsolete", "Obsolete"
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    UNDER_REVIEW = "under_review", "Under review"
+    RELEASED = "released", "Released"
+    REJECTED = "rejected", "Rejected"
+    QUARANTINED = "quarantined", "Quarantined"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    SKIPPED = "skipped", "Skipped"
+    DEVIATED = "deviated", "Deviated"
+
+
+class DeviationType(models.TextChoices):
+    PARAMETER_EXCURSION = "parameter_excursion", "Parameter excursion"
+    EQUIPMENT_FAILURE = "equipment_failure", "Equipment failure"
+    MATERIAL_ISSUE = "material_issue", "Material issue"
+    PROCESS_DEVIATION = "process_deviation", "Process deviation"
+    DOCUMENTATION_ERROR = "documentation_error", "Documentation error"
+    ENVIRONMENTAL = "environmental", "Environmental"
+
+
+class BatchDeviationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    INVESTIGATING = "investigating", "Investigating"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+class MaterialStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DISPENSED = "dispensed", "Dispensed"
+    VERIFIED = "verified", "Verified"
+    CONSUMED = "consumed", "Consumed"
+    RETURNED = "returned", "Returned"
+
+
+class EquipmentUsageStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    IN_USE = "in_use", "In use"
+    ENDED = "ended", "Ended"
+
+
+STEP_TERMINAL_STATUSES = (StepStatus.COMPLETED, StepStatus.DEVIATED, StepStatus.SKIPPED)
+DEVIATION_SETTLED_STATUSES = (BatchDeviationStatus.RESOLVED, BatchDeviationStatus.CLOSED)
+BATCH_FINAL_STATUSES = (BatchStatus.RELEASED, BatchStatus.REJECTED)

@@ -1,0 +1,149 @@
+"""The one base viewset every resource uses (NetBox style).
+
+It owns what every resource shares: writes in one transaction, site scoping, list vs
+detail serializers, role permissions, the `history/` route, DELETE only on drafts, and a
+helper that maps a workflow action to its service call.
+"""
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from core.audit import history_entries
+from core.exceptions import Conflict
+from core.services import lock
+
+from .serializers import HistoryEntrySerializer
+
+
+def scope_to_user_sites(queryset, user, site_field):
+    """Object-level authorization: only records of the user's own sites are visible."""
+    if site_field is None or user.is_superuser:
+        return queryset
+    return queryset.filter(**{f"{site_field}__in": user.sites.all()})
+
+
+class RolePermission(permissions.DjangoModelPermissions):
+    """Function-level authorization through the role groups' model permissions.
+
+    Reading needs `view_<model>`; create/update/delete need add/change/delete. Workflow
+    actions are checked by their service against the action's own permission.
+    """
+
+    perms_map = {
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": [],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "POST": ["%(app_label)s.add_%(model_name)s"],
+        "PUT": ["%(app_label)s.change_%(model_name)s"],
+        "PATCH": ["%(app_label)s.change_%(model_name)s"],
+        "DELETE": ["%(app_label)s.delete_%(model_name)s"],
+    }
+    crud_actions = {"list", "retrieve", "create", "update", "partial_update", "destroy", "history", "metadata"}
+
+    def has_permission(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return False
+        if getattr(view, "action", None) not in self.crud_actions and request.method not in permissions.SAFE_METHODS:
+            return True  # a workflow action: its service checks the action's permission
+        return super().has_permission(request, view)
+
+
+def record_action(input_serializer=None, *, methods=("post",), **kwargs):
+    """A POST action route on one record, documented with its request body."""
+
+    def decorator(func):
+        func = extend_schema(request=input_serializer)(func)
+        return action(detail=True, methods=list(methods), **kwargs)(func)
+
+    return decorator
+
+
+class AuditedViewSet(viewsets.ModelViewSet):
+    list_serializer_class = None
+    # The lookup path from this model to users.Site ("site", "batch__site"); None: not site-bound.
+    site_field = None
+    # Statuses in which DELETE is allowed (drafts); GMP records are never deleted otherwise.
+    deletable_statuses = frozenset()
+    # Prefetches only the detail representation needs (signatures, nested children).
+    detail_prefetch_related = ()
+    permission_classes = [RolePermission]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method in permissions.SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        # One transaction per write; an error response rolls everything back.
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+        return response
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action != "list" and self.detail_prefetch_related:
+            queryset = queryset.prefetch_related(*self.detail_prefetch_related)
+        return scope_to_user_sites(queryset, self.request.user, self.site_field)
+
+    def get_serializer_class(self):
+        if self.action == "list" and self.list_serializer_class is not None:
+            return self.list_serializer_class
+        return super().get_serializer_class()
+
+    # --- writes --------------------------------------------------------------------
+
+    def perform_update(self, serializer):
+        record = lock(serializer.instance)
+        self.check_editable(record)
+        serializer.instance = record
+        serializer.save()
+
+    def check_editable(self, record):
+        """Content changes only in the states the resource allows (override per resource)."""
+
+    def perform_destroy(self, instance):
+        record = lock(instance)
+        status = getattr(record, "status", None)
+        if status not in self.deletable_statuses:
+            label = record.display_id or f"{record._meta.verbose_name} {record.pk}"
+            allowed = ", ".join(sorted(self.deletable_statuses)) or "no status"
+            raise Conflict(
+                f"Cannot delete {label}: GMP records are kept; only records in {allowed} may be "
+                f"deleted, and this one is '{status}'.",
+                current_status=status,
+                action="delete",
+            )
+        record.delete(actor=self.request.user)
+
+    def respond_with(self, record, status=200):
+        """The record's detail representation, re-read with the detail prefetches."""
+        fresh = self.get_queryset().get(pk=record.pk)
+        serializer = self.get_serializer_class()(fresh, context=self.get_serializer_context())
+        return Response(serializer.data, status=status)
+
+    def run_action(self, service, input_serializer=None, status=200, **extra):
+        """Map a POST action to its service: validate the body, call, return the detail."""
+        record = self.get_object()
+        data = {}
+        if input_serializer is not None:
+            serializer = input_serializer(data=self.request.data, context=self.get_serializer_context())
+            serializer.is_valid(raise_exception=True)
+            data = dict(serializer.validated_data)
+        result = service(record, actor=self.request.user, **data, **extra)
+        return self.respond_with(result if result is not None else record, status=status)
+
+    # --- audit trail -----------------------------------------------------------------
+
+    @extend_schema(responses=HistoryEntrySerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"])
+    def history(self, request, *args, **kwargs):
+        """The record's audit trail: who changed what, when and why, field by field."""
+        record = self.get_object()
+        rows = record.history.select_related("history_user").order_by("history_id")
+        page = self.paginate_queryset(rows)
+        previous = rows.filter(history_id__lt=page[0].history_id).last() if page else None
+        entries = history_entries(page, previous)
+        return self.get_paginated_response(HistoryEntrySerializer(entries, many=True).data)

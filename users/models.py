@@ -1,0 +1,60 @@
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from core.exceptions import Conflict
+from core.models import AuditedModel, AuditedQuerySet, AuditStampedModel
+
+
+class Site(AuditedModel):
+    """A manufacturing site; users see and act on the records of their own sites only."""
+
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+
+class ProductLine(AuditedModel):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+
+class UserManager(DjangoUserManager.from_queryset(AuditedQuerySet)):
+    pass
+
+
+class User(AbstractUser, AuditStampedModel):
+    """The custom user. Users are deactivated, never deleted: their signatures and history
+    must keep pointing at them."""
+
+    sites = models.ManyToManyField(Site, blank=True, related_name="users")
+    product_lines = models.ManyToManyField(ProductLine, blank=True, related_name="users")
+
+    objects = UserManager()
+    # Group and site membership is part of the trail: who held which authority when.
+    history = HistoricalRecords(m2m_fields=["groups", "sites"], excluded_fields=["last_login"])
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self):
+        return self.get_username()
+
+    def delete(self, *args, **kwargs):
+        raise Conflict("Users are never deleted; deactivate the account instead.")
+
+    @property
+    def role_names(self):
+        return sorted(group.name for group in self.groups.all())
