@@ -54,11 +54,13 @@ class Workflow:
 
     def check(self, record, action, user=None):
         """Refuse an action not allowed from the record's status (409) or for the user (403)."""
+        transition = self.transitions.get(action)
+        # Who may act is checked before what state the record is in: a user without the
+        # permission learns nothing about the record's status.
+        if transition is not None and user is not None and not user.has_perm(transition.permission):
+            raise NotPermitted(f"You do not have permission to {action.replace('_', ' ')} this record.")
         if not self.can(record, action):
             raise InvalidTransition(record, action)
-        transition = self.transitions[action]
-        if user is not None and not user.has_perm(transition.permission):
-            raise NotPermitted(f"You do not have permission to {action.replace('_', ' ')} this record.")
         return transition
 
     def apply(self, record, action, user=None):
