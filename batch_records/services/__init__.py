@@ -1,0 +1,1 @@
+"""Business actions on master batch records and batches: one module per area."""
