@@ -262,3 +262,25 @@ class Signature(models.Model):
 
     def is_valid_for(self, record_hash):
         return self.content_hash == record_hash
+
+
+class IdempotencyKey(models.Model):
+    """The stored response of a POST sent with an `Idempotency-Key` header.
+
+    Written in the same transaction as the work it answers for, so a retry either finds the
+    committed response or finds nothing (and the work was rolled back). Infrastructure, not
+    a GMP record: kept 24 hours, then purged (`manage.py purge_idempotency_keys`).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

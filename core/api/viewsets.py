@@ -5,17 +5,39 @@ detail serializers, role permissions, the `history/` route, DELETE only on draft
 helper that maps a workflow action to its service call.
 """
 
+import hashlib
+
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from core.audit import history_entries
-from core.exceptions import Conflict
+from core.exceptions import Conflict, PreconditionFailed
+from core.models import canonical_json
 from core.services import lock
 
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import IdempotentPostMixin
 from .serializers import HistoryEntrySerializer
+
+
+def etag_of(data):
+    """A strong validator for a representation: changes whenever anything shown changes
+    (nested children included), which a timestamp alone would miss."""
+    return '"' + hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:40] + '"'
+
+
+def _etags(header):
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+class SignatureRateThrottle(ScopedRateThrottle):
+    """Abuse limit on workflow actions (most carry a password): per user, shared cache."""
+
+    scope_attr = "signature_throttle_scope"
 
 
 def scope_to_user_sites(queryset, user, site_field):
@@ -51,17 +73,26 @@ class RolePermission(permissions.DjangoModelPermissions):
         return super().has_permission(request, view)
 
 
+idempotency_parameter = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retry-safe POST: the same key and body return the first response and do nothing twice.",
+)
+
+
 def record_action(input_serializer=None, *, methods=("post",), **kwargs):
     """A POST action route on one record, documented with its request body."""
 
     def decorator(func):
-        func = extend_schema(request=input_serializer)(func)
+        func = extend_schema(request=input_serializer, parameters=[idempotency_parameter])(func)
         return action(detail=True, methods=list(methods), **kwargs)(func)
 
     return decorator
 
 
-class AuditedViewSet(viewsets.ModelViewSet):
+class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     list_serializer_class = None
     # The lookup path from this model to users.Site ("site", "batch__site"); None: not site-bound.
     site_field = None
@@ -71,6 +102,7 @@ class AuditedViewSet(viewsets.ModelViewSet):
     detail_prefetch_related = ()
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    signature_throttle_scope = "signature"
 
     def dispatch(self, request, *args, **kwargs):
         if request.method in permissions.SAFE_METHODS:
@@ -88,6 +120,11 @@ class AuditedViewSet(viewsets.ModelViewSet):
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
         return scope_to_user_sites(queryset, self.request.user, self.site_field)
 
+    def get_throttles(self):
+        if self.request.method == "POST" and self.action not in RolePermission.crud_actions:
+            return [SignatureRateThrottle()]
+        return super().get_throttles()
+
     def get_serializer_class(self):
         if self.action == "list" and self.list_serializer_class is not None:
             return self.list_serializer_class
@@ -95,17 +132,57 @@ class AuditedViewSet(viewsets.ModelViewSet):
 
     # --- writes --------------------------------------------------------------------
 
+    # --- reads with validators ----------------------------------------------------------
+
+    @extend_schema(
+        parameters=[OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False)],
+        responses={200: None, 304: None},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        etag = etag_of(response.data)
+        if etag in _etags(request.headers.get("If-None-Match", "")):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        response["ETag"] = etag
+        return response
+
+    @extend_schema(parameters=[idempotency_parameter])
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    @extend_schema(parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False)])
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        response["ETag"] = etag_of(response.data)
+        return response
+
     def perform_update(self, serializer):
         record = lock(serializer.instance)
+        self.check_if_match(record)
         self.check_editable(record)
         serializer.instance = record
         serializer.save()
+
+    def check_if_match(self, record):
+        """Optimistic concurrency: a stale `If-Match` is refused (412), checked on the row
+        as locked, so a change committed meanwhile by someone else is never overwritten."""
+        header = self.request.headers.get("If-Match")
+        if not header or header.strip() == "*":
+            return
+        fresh = self.get_queryset().get(pk=record.pk)
+        current = etag_of(self.get_serializer_class()(fresh, context=self.get_serializer_context()).data)
+        if current not in _etags(header):
+            raise PreconditionFailed(
+                "The record has changed since you read it (If-Match does not match its ETag); "
+                "read it again and reapply your change."
+            )
 
     def check_editable(self, record):
         """Content changes only in the states the resource allows (override per resource)."""
 
     def perform_destroy(self, instance):
         record = lock(instance)
+        self.check_if_match(record)
         status = getattr(record, "status", None)
         if status not in self.deletable_statuses:
             label = record.display_id or f"{record._meta.verbose_name} {record.pk}"
