@@ -10,6 +10,8 @@ from core.models import AuditedModel, AuditedQuerySet, AuditStampedModel
 class Site(AuditedModel):
     """A manufacturing site; users see and act on the records of their own sites only."""
 
+    site_lookup = "pk"
+
     code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=200)
 

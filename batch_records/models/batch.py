@@ -8,6 +8,8 @@ from core.models import AuditedModel, SignableModel
 class BatchRecord(SignableModel, AuditedModel):
     """One executed batch, made from a snapshot of an approved master batch record."""
 
+    site_lookup = "site"
+
     number_field = "batch_id"
     number_prefix = "BR"
     signed_fields = (
@@ -84,6 +86,8 @@ class BatchRecord(SignableModel, AuditedModel):
 
 class BatchStep(SignableModel, AuditedModel):
     """One manufacturing instruction as executed in a batch (snapshot of the MBR step)."""
+
+    site_lookup = "batch__site"
 
     signed_fields = (
         "batch",

@@ -10,6 +10,8 @@ from core.models import AuditedModel, SignableModel
 class BatchDeviation(SignableModel, AuditedModel):
     """A deviation that happened in one batch (21 CFR 211.192): blocks release until resolved."""
 
+    site_lookup = "batch__site"
+
     number_field = "deviation_id"
     number_prefix = "BD"
     signed_fields = (
@@ -70,6 +72,8 @@ class BatchDeviation(SignableModel, AuditedModel):
 
 class BatchMaterial(SignableModel, AuditedModel):
     """One bill-of-materials line as dispensed and consumed in a batch (21 CFR 211.101)."""
+
+    site_lookup = "batch__site"
 
     signed_fields = (
         "batch",
@@ -135,6 +139,8 @@ class BatchMaterial(SignableModel, AuditedModel):
 
 class BatchEquipment(SignableModel, AuditedModel):
     """The equipment use log of a batch (21 CFR 211.182)."""
+
+    site_lookup = "batch__site"
 
     signed_fields = (
         "batch",

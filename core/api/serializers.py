@@ -5,6 +5,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.models import SignatureMeaning
+from core.scoping import scope_relation_choices
+
+
+class SiteScopedRelationsMixin:
+    """Relations in a payload may only name records of the user's own sites."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        return scope_relation_choices(fields, getattr(request, "user", None))
 
 
 class StrictFieldsMixin:
@@ -22,7 +32,7 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)
 
 
-class AuditedModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class AuditedModelSerializer(SiteScopedRelationsMixin, StrictFieldsMixin, serializers.ModelSerializer):
     """Creates and updates through the model's audited save(), with the acting user from
     the request (never from the payload) and an optional reason for change."""
 
@@ -99,7 +109,7 @@ class SignaturesField(serializers.Field):
         return rows
 
 
-class ActionInputSerializer(StrictFieldsMixin, serializers.Serializer):
+class ActionInputSerializer(SiteScopedRelationsMixin, StrictFieldsMixin, serializers.Serializer):
     """Base of every action body: unknown fields are refused (400)."""
 
 

@@ -17,6 +17,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from core.audit import history_entries
 from core.exceptions import Conflict, PreconditionFailed
 from core.models import canonical_json
+from core.scoping import scope_to_user_sites
 from core.services import lock
 
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -38,13 +39,6 @@ class SignatureRateThrottle(ScopedRateThrottle):
     """Abuse limit on workflow actions (most carry a password): per user, shared cache."""
 
     scope_attr = "signature_throttle_scope"
-
-
-def scope_to_user_sites(queryset, user, site_field):
-    """Object-level authorization: only records of the user's own sites are visible."""
-    if site_field is None or user.is_superuser:
-        return queryset
-    return queryset.filter(**{f"{site_field}__in": user.sites.all()})
 
 
 class RolePermission(permissions.DjangoModelPermissions):
@@ -94,7 +88,7 @@ def record_action(input_serializer=None, *, methods=("post",), **kwargs):
 
 class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     list_serializer_class = None
-    # The lookup path from this model to users.Site ("site", "batch__site"); None: not site-bound.
+    # The lookup path from this model to users.Site; defaults to the model's `site_lookup`.
     site_field = None
     # Statuses in which DELETE is allowed (drafts); GMP records are never deleted otherwise.
     deletable_statuses = frozenset()
@@ -118,7 +112,8 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         queryset = super().get_queryset()
         if self.action != "list" and self.detail_prefetch_related:
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
-        return scope_to_user_sites(queryset, self.request.user, self.site_field)
+        site_lookup = self.site_field or getattr(queryset.model, "site_lookup", None)
+        return scope_to_user_sites(queryset, self.request.user, site_lookup)
 
     def get_throttles(self):
         if self.request.method == "POST" and self.action not in RolePermission.crud_actions:
