@@ -2,9 +2,10 @@
 
 Each cleaner checks one JSON field and answers its normalised value: keys an author may
 leave out get their default, quantities are kept as decimal strings (no float rounding).
-Every problem is reported with the path of the bad element, e.g.
-`manufacturing_instructions[2].specifications.ph.min: must be a number`, under the name
-of the top-level field, as a django ValidationError (400 through the API).
+Every problem is reported under the path of the bad element, as a django ValidationError
+(400 through the API), e.g. {"manufacturing_instructions[2].specifications.ph.min":
+["must be a number"]}, which the API shows as the message
+`manufacturing_instructions[2].specifications.ph.min: must be a number`.
 """
 
 import math
@@ -31,18 +32,18 @@ QUALITY_KEYS = {"parameter", "min", "max", "unit"}
 
 
 class _Errors:
-    """Collects `path: message` lines for one top-level field."""
+    """Collects messages by element path for one top-level field."""
 
     def __init__(self, field):
         self.field = field
-        self.messages = []
+        self.by_path = {}
 
     def add(self, path, message):
-        self.messages.append(f"{path}: {message}")
+        self.by_path.setdefault(path, []).append(message)
 
     def raise_if_any(self):
-        if self.messages:
-            raise ValidationError({self.field: self.messages})
+        if self.by_path:
+            raise ValidationError(self.by_path)
 
 
 def _is_number(value):
@@ -275,17 +276,20 @@ def clean_yield_limits(minimum, maximum):
 
 
 CONTENT_CLEANERS = {
-    "bill_of_materials": clean_bill_of_materials,
     "manufacturing_instructions": clean_manufacturing_instructions,
+    "bill_of_materials": clean_bill_of_materials,
     "quality_specifications": clean_quality_specifications,
 }
+
+# What a batch cannot be made without (SPEC §3): the empty list is refused at submit/approve.
+REQUIRED_FOR_APPROVAL = {"manufacturing_instructions": "instruction", "bill_of_materials": "material line"}
 
 
 def clean_mbr_content(mbr, *, complete=False):
     """Validate the JSON content and yield limits of `mbr` in place (normalising them).
 
     `complete`: also require at least one instruction and one BOM line, as submit and
-    approve do. Raises one ValidationError listing every field in error.
+    approve do. Raises one ValidationError listing every element in error.
     """
     errors = {}
     for field, cleaner in CONTENT_CLEANERS.items():
@@ -293,14 +297,13 @@ def clean_mbr_content(mbr, *, complete=False):
             setattr(mbr, field, cleaner(getattr(mbr, field)))
         except ValidationError as error:
             errors.update(error.message_dict)
+            continue
+        if complete and not getattr(mbr, field) and field in REQUIRED_FOR_APPROVAL:
+            errors[field] = [f"at least one {REQUIRED_FOR_APPROVAL[field]} is required to submit or approve"]
     try:
         clean_yield_limits(mbr.yield_limit_min, mbr.yield_limit_max)
     except ValidationError as error:
         errors.update(error.message_dict)
-    if complete:
-        for field in ("manufacturing_instructions", "bill_of_materials"):
-            if field not in errors and not getattr(mbr, field):
-                errors[field] = [f"{field}: at least one entry is required before review and approval"]
     if errors:
         raise ValidationError(errors)
     return mbr

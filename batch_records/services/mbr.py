@@ -1,20 +1,103 @@
 """Business actions on master batch records: one function per action, each one
 transaction that locks the row, checks the workflow and the guards, then signs."""
 
-from django.db import transaction
+import copy
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from batch_records.choices import MBRStatus
 from batch_records.models import MasterBatchRecord
 from batch_records.validation import clean_mbr_content
 from batch_records.workflows import MBR_WORKFLOW
-from core.exceptions import NotPermitted
+from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
+from documents.models import DocumentStatus
+
+# Versions still being written or reviewed: a product has at most one at a time.
+OPEN_STATUSES = (MBRStatus.DRAFT, MBRStatus.IN_REVIEW)
 
 
-def _version_label(mbr):
+def _label(mbr):
     return f"{mbr.mbr_id} (version {mbr.version})"
+
+
+def _check_linked_document(mbr):
+    # An MBR must not point its users at a withdrawn procedure.
+    document = mbr.linked_document
+    if document is not None and document.status == DocumentStatus.OBSOLETE:
+        raise ValidationError({"linked_document": [f"{document.doc_id} is obsolete and cannot be linked."]})
+
+
+def _check_product_code_is_new(product_code, *, exclude_pk=None):
+    existing = MasterBatchRecord.objects.filter(product_code=product_code).exclude(pk=exclude_pk)
+    latest = existing.order_by("-version").first()
+    if latest is not None:
+        raise ValidationError(
+            {
+                "product_code": [
+                    f"Product {product_code} already has master batch records (latest: {_label(latest)}, "
+                    f"status '{latest.status}'). Create the next version with POST new_version/ on its "
+                    "approved master batch record."
+                ]
+            }
+        )
+
+
+def _save_new(mbr, *, actor, reason):
+    """Insert `mbr`; a concurrent insert of the same product version is a 400, not a 500."""
+    try:
+        with transaction.atomic():
+            mbr.save(actor=actor, reason=reason)
+    except IntegrityError as error:
+        if MasterBatchRecord.objects.filter(product_code=mbr.product_code, version=mbr.version).exists():
+            raise ValidationError(
+                {"product_code": [f"Version {mbr.version} of product {mbr.product_code} was created meanwhile."]}
+            ) from error
+        raise
+
+
+@transaction.atomic
+def create_mbr(*, actor, reason=None, **values):
+    """A new product's first draft (version 1), written by `actor`."""
+    mbr = MasterBatchRecord(**values, author=actor, version=1, status=MBRStatus.DRAFT)
+    clean_mbr_content(mbr)
+    _check_linked_document(mbr)
+    _check_product_code_is_new(mbr.product_code)
+    mbr.full_clean(exclude=["mbr_id"], validate_constraints=False)
+    _save_new(mbr, actor=actor, reason=reason or "Created")
+    return mbr
+
+
+@transaction.atomic
+def update_mbr(mbr, *, actor, reason=None, **values):
+    """Change the content of a draft; only `content_fields` may change."""
+    mbr = lock(mbr)
+    if mbr.status != MBRStatus.DRAFT:
+        raise Conflict(
+            f"Cannot edit {mbr.mbr_id}: content can only change in draft, and it is '{mbr.status}'.",
+            current_status=mbr.status,
+            action="update",
+        )
+    unknown = sorted(set(values) - set(MasterBatchRecord.content_fields))
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    old_product_code = mbr.product_code
+    for name, value in values.items():
+        setattr(mbr, name, value)
+    clean_mbr_content(mbr)
+    _check_linked_document(mbr)
+    if mbr.product_code != old_product_code:
+        if mbr.previous_version_id is not None:
+            raise ValidationError(
+                {"product_code": [f"{mbr.mbr_id} is a new version of product {old_product_code}; its code is fixed."]}
+            )
+        _check_product_code_is_new(mbr.product_code, exclude_pk=mbr.pk)
+    mbr.full_clean(exclude=["mbr_id"], validate_constraints=False)
+    mbr.save(actor=actor, reason=reason or "Content edited")
+    return mbr
 
 
 @transaction.atomic
@@ -28,6 +111,15 @@ def submit_mbr(mbr, *, actor):
 
 
 @transaction.atomic
+def return_mbr_to_draft(mbr, *, actor, reason):
+    """in_review → draft, so that the author can rework it; the reviewer says why."""
+    mbr = lock(mbr)
+    MBR_WORKFLOW.apply(mbr, "return_to_draft", actor)
+    mbr.save(actor=actor, reason=reason)
+    return mbr
+
+
+@transaction.atomic
 def approve_mbr(mbr, *, actor, password, comment="", username=None):
     """in_review → approved, signed "approved" by someone other than the author.
 
@@ -36,9 +128,12 @@ def approve_mbr(mbr, *, actor, password, comment="", username=None):
     """
     mbr = lock(mbr)
     MBR_WORKFLOW.apply(mbr, "approve", actor)
+    # Separation of duties (21 CFR 211.186(a)): no one approves their own record, whatever
+    # permissions they hold.
     if actor.pk == mbr.author_id:
         raise NotPermitted(f"{mbr.mbr_id} was written by you: its approver must be someone other than its author.")
     clean_mbr_content(mbr, complete=True)
+    _check_linked_document(mbr)
     mbr.approved_by = actor
     mbr.approval_date = timezone.now()
     if mbr.effective_date is None:
@@ -58,4 +153,62 @@ def _supersede_other_versions(mbr, *, actor):
     )
     for other in others:
         MBR_WORKFLOW.apply(other, "supersede")
-        other.save(actor=actor, reason=f"Superseded by {_version_label(mbr)}")
+        other.save(actor=actor, reason=f"Superseded by {_label(mbr)}")
+
+
+@transaction.atomic
+def supersede_mbr(mbr, *, actor, reason=""):
+    """approved → superseded by hand (e.g. the process moved to another product code)."""
+    mbr = lock(mbr)
+    MBR_WORKFLOW.apply(mbr, "supersede", actor)
+    mbr.save(actor=actor, reason=reason or "Superseded")
+    return mbr
+
+
+@transaction.atomic
+def obsolete_mbr(mbr, *, actor, reason, password, comment="", username=None):
+    """approved|superseded → obsolete, signed "obsoleted": no batch may be made from it."""
+    mbr = lock(mbr)
+    MBR_WORKFLOW.apply(mbr, "obsolete", actor)
+    mbr.save(actor=actor, reason=reason)
+    sign(
+        mbr,
+        signer=actor,
+        password=password,
+        meaning=SignatureMeaning.OBSOLETED,
+        comment=comment or reason,
+        username=username,
+    )
+    return mbr
+
+
+@transaction.atomic
+def create_new_mbr_version(mbr, *, actor):
+    """A draft copy of an approved MBR with the product's next version number, written by
+    `actor`. The approved record keeps its status until the new version is approved."""
+    mbr = lock(mbr)
+    MBR_WORKFLOW.apply(mbr, "new_version", actor)
+    siblings = list(MasterBatchRecord.objects.select_for_update().filter(product_code=mbr.product_code).order_by("pk"))
+    open_version = next((sibling for sibling in siblings if sibling.status in OPEN_STATUSES), None)
+    if open_version is not None:
+        raise Conflict(
+            f"Cannot create a new version of {mbr.mbr_id}: {_label(open_version)} of product "
+            f"{mbr.product_code} is already being revised (status '{open_version.status}').",
+            current_status=mbr.status,
+            action="new_version",
+        )
+    # The new version gets its own effective date, on approval at the latest.
+    content = {
+        field.attname: copy.deepcopy(getattr(mbr, field.attname))
+        for field in (MasterBatchRecord._meta.get_field(name) for name in MasterBatchRecord.content_fields)
+        if field.name != "effective_date"
+    }
+    draft = MasterBatchRecord(
+        **content,
+        version=max(sibling.version for sibling in siblings) + 1,
+        previous_version=mbr,
+        author=actor,
+        status=MBRStatus.DRAFT,
+    )
+    _save_new(draft, actor=actor, reason=f"New version of {_label(mbr)}")
+    return draft

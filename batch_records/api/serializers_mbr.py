@@ -1,0 +1,80 @@
+from rest_framework import serializers
+
+from batch_records.models import MasterBatchRecord
+from batch_records.workflows import MBR_WORKFLOW
+from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField
+
+
+class MasterBatchRecordListSerializer(AuditedModelSerializer):
+    """The list row: identity, product and lifecycle, without the JSON content."""
+
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = MasterBatchRecord
+        fields = [
+            "id",
+            "mbr_id",
+            "title",
+            "product_name",
+            "product_code",
+            "version",
+            "status",
+            "product_line",
+            "effective_date",
+            "yield_limit_min",
+            "yield_limit_max",
+            "is_serialized",
+            "author",
+            "approved_by",
+            "approval_date",
+            "previous_version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class MasterBatchRecordSerializer(AuditedModelSerializer):
+    """Everything, with signatures and the actions the requesting user may take.
+
+    Writes go through the services (content validated there, with element paths)."""
+
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signatures = SignaturesField()
+    allowed_actions = AllowedActionsField(MBR_WORKFLOW)
+    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+
+    class Meta:
+        model = MasterBatchRecord
+        fields = [
+            "id",
+            "mbr_id",
+            "title",
+            "product_name",
+            "product_code",
+            "version",
+            "status",
+            "bill_of_materials",
+            "manufacturing_instructions",
+            "quality_specifications",
+            "linked_document",
+            "product_line",
+            "effective_date",
+            "yield_limit_min",
+            "yield_limit_max",
+            "is_serialized",
+            "author",
+            "approved_by",
+            "approval_date",
+            "previous_version",
+            "signatures",
+            "allowed_actions",
+            "reason",
+            *AuditedModelSerializer.audit_fields,
+        ]
+        read_only_fields = ["mbr_id", "version", "status", "approval_date", "previous_version"]
+        # Uniqueness of (product_code, version) is checked by the service, with a useful message.
+        validators = []
