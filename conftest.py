@@ -157,3 +157,18 @@ class _CacheClock:
 @pytest.fixture
 def freezer_cache(monkeypatch):
     return _CacheClock(monkeypatch)
+
+
+@pytest.fixture
+def admin_client_for(db):
+    """A Django test client logged in to the admin as `user` (made staff)."""
+    from django.test import Client
+
+    def make(user):
+        user.is_staff = True
+        user.save()
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make

@@ -1,0 +1,41 @@
+from django.contrib import admin
+
+from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, workflow_admin_action
+from core.models import SignatureMeaning
+
+from . import services
+from .models import Document, DocumentStatus
+
+
+@admin.register(Document)
+class DocumentAdmin(AuditedModelAdmin):
+    list_display = ("doc_id", "title", "version", "status_badge", "effective_date", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("doc_id", "title", "description")
+    list_select_related = ("created_by", "updated_by")
+    readonly_fields = ("doc_id", *AUDIT_FIELDS)
+    inlines = [SignatureInline]
+    deletable_statuses = {DocumentStatus.DRAFT}
+    fieldsets = (
+        (None, {"fields": ("doc_id", "title", "version", "status", "effective_date", "description")}),
+        ("Content", {"fields": ("file", "url")}),
+        ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
+    )
+    actions = [
+        workflow_admin_action(
+            services.make_document_effective, description="Make effective", meaning=SignatureMeaning.APPROVED
+        ),
+        workflow_admin_action(
+            services.obsolete_document,
+            description="Make obsolete",
+            meaning=SignatureMeaning.OBSOLETED,
+            reason_required=True,
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.status != DocumentStatus.DRAFT:
+            # Content is frozen once effective: only the workflow changes it.
+            readonly = [field.name for field in self.model._meta.fields]
+        return readonly
