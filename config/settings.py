@@ -221,7 +221,24 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Every choice set gets its own name, so "status" of one record never collides with another's.
+    "ENUM_NAME_OVERRIDES": {
+        "SignatureMeaningEnum": "core.models.SignatureMeaning",
+        "DocumentStatusEnum": "documents.models.DocumentStatus",
+        "MBRStatusEnum": "batch_records.choices.MBRStatus",
+        "BatchStatusEnum": "batch_records.choices.BatchStatus",
+        "StepStatusEnum": "batch_records.choices.StepStatus",
+        "DeviationTypeEnum": "batch_records.choices.DeviationType",
+        "BatchDeviationStatusEnum": "batch_records.choices.BatchDeviationStatus",
+        "MaterialStatusEnum": "batch_records.choices.MaterialStatus",
+        "EquipmentUsageStatusEnum": "batch_records.choices.EquipmentUsageStatus",
+        "EquipmentStatusEnum": "equipment.models.EquipmentStatus",
+        "CleaningStatusEnum": "equipment.models.CleaningStatus",
+        "RecordResultEnum": "equipment.models.RecordResult",
+        "DeviationSeverityEnum": "deviations.models.DeviationSeverity",
+        "DeviationStatusEnum": "deviations.models.DeviationStatus",
+        "CAPAStatusEnum": "capa.models.CAPAStatus",
+    },
 }
 
 LOGGING = {
