@@ -1,0 +1,42 @@
+"""The equipment state machines, declared once.
+
+`EQUIPMENT_WORKFLOW` holds the actions offered on the equipment API. `EQUIPMENT_USAGE_WORKFLOW`
+holds the two moves that only batch execution makes (equipment taken into and released
+from a batch); they are applied by `services.mark_in_use` / `services.release_from_use`,
+whose callers have already checked the acting user's batch permission.
+"""
+
+from core.workflow import Transition, Workflow
+
+from .models import EquipmentStatus
+
+# Equipment in a batch cannot be calibrated, cleaned or have its status changed until the
+# batch releases it (21 CFR 211.67, 211.182: the use log must match what happened to it).
+NOT_IN_USE = [EquipmentStatus.AVAILABLE, EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE]
+
+EQUIPMENT_WORKFLOW = Workflow(
+    # A fail moves the equipment to maintenance (see services.record_calibration).
+    Transition("record_calibration", NOT_IN_USE, None, "equipment.calibrate_equipment"),
+    Transition("record_cleaning", NOT_IN_USE, None, "equipment.clean_equipment"),
+    # The target status comes from the request body (available, maintenance, out_of_service).
+    Transition("set_status", NOT_IN_USE, None, "equipment.change_equipment", reason_required=True),
+)
+
+# Permissions name what the calling batch action needs; the equipment services do not
+# check them again (the caller did, and a QA rejection may release equipment too).
+EQUIPMENT_USAGE_WORKFLOW = Workflow(
+    Transition(
+        "mark_in_use",
+        [EquipmentStatus.AVAILABLE],
+        EquipmentStatus.IN_USE,
+        "batch_records.start_usage_batchequipment",
+    ),
+    Transition(
+        "release_from_use",
+        [EquipmentStatus.IN_USE],
+        EquipmentStatus.AVAILABLE,
+        "batch_records.end_usage_batchequipment",
+    ),
+)
+
+SETTABLE_STATUSES = [EquipmentStatus.AVAILABLE, EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE]
