@@ -4,8 +4,8 @@ import django_filters
 
 from core.filtersets import AuditedFilterSet
 
-from .choices import MBRStatus
-from .models import MasterBatchRecord
+from .choices import BatchDeviationStatus, BatchStatus, DeviationType, MBRStatus, StepStatus
+from .models import BatchDeviation, BatchRecord, BatchStep, MasterBatchRecord
 
 
 class MasterBatchRecordFilterSet(AuditedFilterSet):
@@ -16,3 +16,43 @@ class MasterBatchRecordFilterSet(AuditedFilterSet):
     class Meta:
         model = MasterBatchRecord
         fields = ["status", "mbr_id", "product_code", "product_line", "version", "is_serialized", "author"]
+
+
+class BatchRecordFilterSet(AuditedFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=BatchStatus.choices)
+    product_code = django_filters.CharFilter(field_name="mbr__product_code")
+    started_at__date__gte = django_filters.DateFilter(field_name="started_at", lookup_expr="date__gte")
+    started_at__date__lte = django_filters.DateFilter(field_name="started_at", lookup_expr="date__lte")
+    completed_at__date__gte = django_filters.DateFilter(field_name="completed_at", lookup_expr="date__gte")
+    completed_at__date__lte = django_filters.DateFilter(field_name="completed_at", lookup_expr="date__lte")
+
+    class Meta:
+        model = BatchRecord
+        fields = [
+            "status",
+            "batch_id",
+            "batch_number",
+            "lot_number",
+            "mbr",
+            "site",
+            "production_line",
+            "has_deviations",
+            "review_by_exception",
+        ]
+
+
+class BatchStepFilterSet(AuditedFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=StepStatus.choices)
+
+    class Meta:
+        model = BatchStep
+        fields = ["batch", "status", "step_number", "requires_verification", "is_within_spec", "operator", "verifier"]
+
+
+class BatchDeviationFilterSet(AuditedFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=BatchDeviationStatus.choices)
+    deviation_type = django_filters.MultipleChoiceFilter(choices=DeviationType.choices)
+
+    class Meta:
+        model = BatchDeviation
+        fields = ["batch", "batch_step", "status", "deviation_type", "deviation_id"]

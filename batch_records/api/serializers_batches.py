@@ -1,0 +1,363 @@
+"""Serializers of batch execution: batches, their steps, materials, equipment use and
+deviations. Output serializers show the record; input serializers describe action bodies
+(every business rule is in the services)."""
+
+from rest_framework import serializers
+
+from batch_records.choices import DeviationType
+from batch_records.models import (
+    BatchDeviation,
+    BatchEquipment,
+    BatchMaterial,
+    BatchRecord,
+    BatchStep,
+    MasterBatchRecord,
+)
+from batch_records.workflows import (
+    BATCH_DEVIATION_WORKFLOW,
+    BATCH_WORKFLOW,
+    EQUIPMENT_USAGE_WORKFLOW,
+    MATERIAL_WORKFLOW,
+    STEP_WORKFLOW,
+)
+from core.api.serializers import (
+    ActionInputSerializer,
+    AllowedActionsField,
+    AuditedModelSerializer,
+    SignatureInputSerializer,
+    SignaturesField,
+    SignedReasonInputSerializer,
+)
+from users.models import Site
+
+
+def _username(**kwargs):
+    return serializers.SlugRelatedField(slug_field="username", read_only=True, **kwargs)
+
+
+# --- nested children (read-only) -------------------------------------------------------
+
+
+class BatchStepSerializer(AuditedModelSerializer):
+    """One executed step: what was asked, what was recorded, who signed."""
+
+    batch_id = serializers.CharField(source="batch.batch_id", read_only=True)
+    operator = _username()
+    verifier = _username()
+    deviations = serializers.SlugRelatedField(slug_field="deviation_id", many=True, read_only=True)
+    signatures = SignaturesField()
+    allowed_actions = AllowedActionsField(STEP_WORKFLOW)
+
+    class Meta:
+        model = BatchStep
+        fields = [
+            "id",
+            "batch",
+            "batch_id",
+            "step_number",
+            "instruction_text",
+            "required_data_fields",
+            "specifications",
+            "requires_verification",
+            "status",
+            "actual_values",
+            "is_within_spec",
+            "operator",
+            "operator_signed_at",
+            "verifier",
+            "verifier_signed_at",
+            "started_at",
+            "completed_at",
+            "skip_reason",
+            "deviation_notes",
+            "correction_count",
+            "deviations",
+            "signatures",
+            "allowed_actions",
+            *AuditedModelSerializer.audit_fields,
+        ]
+        read_only_fields = fields
+
+
+class BatchStepListSerializer(AuditedModelSerializer):
+    """A step in a list: without its signatures (see the step detail)."""
+
+    batch_id = serializers.CharField(source="batch.batch_id", read_only=True)
+    operator = _username()
+    verifier = _username()
+
+    class Meta:
+        model = BatchStep
+        fields = [
+            "id",
+            "batch",
+            "batch_id",
+            "step_number",
+            "instruction_text",
+            "requires_verification",
+            "status",
+            "actual_values",
+            "is_within_spec",
+            "operator",
+            "verifier",
+            "started_at",
+            "completed_at",
+            "correction_count",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class BatchMaterialSerializer(AuditedModelSerializer):
+    """A bill-of-materials line as dispensed and consumed in the batch."""
+
+    dispensed_by = _username()
+    verified_by = _username()
+    consumed_by = _username()
+    signatures = SignaturesField()
+    allowed_actions = AllowedActionsField(MATERIAL_WORKFLOW)
+
+    class Meta:
+        model = BatchMaterial
+        fields = [
+            "id",
+            "batch",
+            "line_number",
+            "material_code",
+            "material_name",
+            "lot_number",
+            "unit_of_measure",
+            "quantity_required",
+            "quantity_dispensed",
+            "quantity_used",
+            "status",
+            "dispensed_by",
+            "dispensed_at",
+            "verified_by",
+            "verified_at",
+            "consumed_by",
+            "consumed_at",
+            "returned_at",
+            "return_reason",
+            "signatures",
+            "allowed_actions",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class BatchEquipmentSerializer(AuditedModelSerializer):
+    """One use of a piece of equipment in the batch."""
+
+    started_by = _username()
+    ended_by = _username()
+    calibration_verified_by = _username()
+    cleaning_verified_by = _username()
+    signatures = SignaturesField()
+    allowed_actions = AllowedActionsField(EQUIPMENT_USAGE_WORKFLOW)
+
+    class Meta:
+        model = BatchEquipment
+        fields = [
+            "id",
+            "batch",
+            "equipment",
+            "equipment_name",
+            "equipment_id_manual",
+            "status",
+            "usage_start",
+            "usage_end",
+            "started_by",
+            "ended_by",
+            "calibration_verified",
+            "calibration_verified_by",
+            "calibration_verified_at",
+            "cleaning_verified",
+            "cleaning_verified_by",
+            "cleaning_verified_at",
+            "signatures",
+            "allowed_actions",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class BatchDeviationSerializer(AuditedModelSerializer):
+    batch_id = serializers.CharField(source="batch.batch_id", read_only=True)
+    step_number = serializers.IntegerField(source="batch_step.step_number", read_only=True, allow_null=True)
+    resolved_by = _username()
+    closed_by = _username()
+    signatures = SignaturesField()
+    allowed_actions = AllowedActionsField(BATCH_DEVIATION_WORKFLOW)
+
+    class Meta:
+        model = BatchDeviation
+        fields = [
+            "id",
+            "deviation_id",
+            "batch",
+            "batch_id",
+            "batch_step",
+            "step_number",
+            "batch_material",
+            "deviation_type",
+            "description",
+            "impact_assessment",
+            "immediate_action",
+            "root_cause",
+            "linked_deviation",
+            "linked_capa",
+            "status",
+            "resolved_by",
+            "resolution_date",
+            "closed_by",
+            "closed_at",
+            "signatures",
+            "allowed_actions",
+            *AuditedModelSerializer.audit_fields,
+        ]
+        read_only_fields = fields
+
+
+class BatchDeviationListSerializer(BatchDeviationSerializer):
+    class Meta(BatchDeviationSerializer.Meta):
+        fields = [
+            name for name in BatchDeviationSerializer.Meta.fields if name not in ("signatures", "allowed_actions")
+        ]
+        read_only_fields = fields
+
+
+class BatchDeviationCreateSerializer(ActionInputSerializer):
+    """An operator reports a deviation in a batch of their site."""
+
+    batch = serializers.PrimaryKeyRelatedField(queryset=BatchRecord.objects.all())
+    batch_step = serializers.PrimaryKeyRelatedField(queryset=BatchStep.objects.all(), required=False, allow_null=True)
+    batch_material = serializers.PrimaryKeyRelatedField(
+        queryset=BatchMaterial.objects.all(), required=False, allow_null=True
+    )
+    deviation_type = serializers.ChoiceField(choices=DeviationType.choices)
+    description = serializers.CharField()
+    impact_assessment = serializers.CharField(required=False, allow_blank=True, default="")
+    immediate_action = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- batches ---------------------------------------------------------------------------
+
+
+class BatchRecordListSerializer(AuditedModelSerializer):
+    """A batch in a list: identity, product, status, quantities and flags."""
+
+    mbr_id = serializers.CharField(source="mbr.mbr_id", read_only=True)
+    mbr_version = serializers.IntegerField(source="mbr.version", read_only=True)
+    product_code = serializers.CharField(source="mbr.product_code", read_only=True)
+    product_name = serializers.CharField(source="mbr.product_name", read_only=True)
+    site_code = serializers.CharField(source="site.code", read_only=True)
+
+    class Meta:
+        model = BatchRecord
+        fields = [
+            "id",
+            "batch_id",
+            "batch_number",
+            "lot_number",
+            "mbr",
+            "mbr_id",
+            "mbr_version",
+            "product_code",
+            "product_name",
+            "site",
+            "site_code",
+            "production_line",
+            "status",
+            "quantity_planned",
+            "quantity_produced",
+            "quantity_rejected",
+            "yield_percentage",
+            "has_deviations",
+            "review_by_exception",
+            "started_at",
+            "completed_at",
+            "release_date",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+# What may still change on a pending batch; the rest is fixed by the MBR snapshot.
+BATCH_EDITABLE_FIELDS = ("lot_number", "production_line", "reason")
+
+
+class BatchRecordSerializer(BatchRecordListSerializer):
+    """The whole batch record, with its steps, materials, equipment use, deviations and
+    signatures. Only `lot_number` and `production_line` can be edited, while pending:
+    everything else is fixed by the MBR snapshot or recorded by actions."""
+
+    reviewed_by = _username()
+    released_by = _username()
+    steps = BatchStepSerializer(many=True, read_only=True)
+    materials = BatchMaterialSerializer(many=True, read_only=True)
+    equipment = BatchEquipmentSerializer(many=True, read_only=True)
+    deviations = BatchDeviationSerializer(many=True, read_only=True)
+    signatures = SignaturesField()
+    allowed_actions = AllowedActionsField(BATCH_WORKFLOW)
+    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+
+    class Meta:
+        model = BatchRecord
+        fields = [
+            *(name for name in BatchRecordListSerializer.Meta.fields if name not in ("created_at", "updated_at")),
+            "yield_limit_min",
+            "yield_limit_max",
+            "is_serialized",
+            "reviewed_by",
+            "reviewed_at",
+            "released_by",
+            "disposition_reason",
+            "steps",
+            "materials",
+            "equipment",
+            "deviations",
+            "signatures",
+            "allowed_actions",
+            "reason",
+            *AuditedModelSerializer.audit_fields,
+        ]
+        read_only_fields = [name for name in fields if name not in BATCH_EDITABLE_FIELDS]
+
+
+class BatchRecordCreateSerializer(ActionInputSerializer):
+    """The body of a new batch: which approved MBR, how much, where."""
+
+    mbr = serializers.PrimaryKeyRelatedField(queryset=MasterBatchRecord.objects.all())
+    batch_number = serializers.CharField(max_length=50)
+    lot_number = serializers.CharField(max_length=50)
+    quantity_planned = serializers.DecimalField(max_digits=14, decimal_places=3)
+    site = serializers.PrimaryKeyRelatedField(queryset=Site.objects.all())
+    production_line = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class BatchCompleteInputSerializer(ActionInputSerializer):
+    quantity_produced = serializers.DecimalField(max_digits=14, decimal_places=3)
+    quantity_rejected = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+# --- step actions ----------------------------------------------------------------------
+
+
+def _actual_values_field():
+    return serializers.DictField(
+        child=serializers.JSONField(),
+        allow_empty=True,
+        help_text='The recorded values by data field name, e.g. {"blend_time": 10.5, "appearance_ok": true}.',
+    )
+
+
+class StepCompleteInputSerializer(SignatureInputSerializer):
+    actual_values = _actual_values_field()
+
+
+class StepCorrectInputSerializer(SignedReasonInputSerializer):
+    actual_values = _actual_values_field()

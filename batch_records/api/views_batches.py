@@ -1,0 +1,184 @@
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import MethodNotAllowed
+
+from batch_records.choices import BatchStatus
+from batch_records.filtersets import BatchDeviationFilterSet, BatchRecordFilterSet, BatchStepFilterSet
+from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
+from batch_records.services import batches, deviations, steps
+from core.api.serializers import ActionInputSerializer, SignatureInputSerializer, SignedReasonInputSerializer
+from core.api.viewsets import AuditedViewSet, idempotency_parameter, record_action
+from core.exceptions import Conflict
+from core.services import lock
+
+from .serializers_batches import (
+    BatchCompleteInputSerializer,
+    BatchDeviationCreateSerializer,
+    BatchDeviationListSerializer,
+    BatchDeviationSerializer,
+    BatchRecordCreateSerializer,
+    BatchRecordListSerializer,
+    BatchRecordSerializer,
+    BatchStepListSerializer,
+    BatchStepSerializer,
+    StepCompleteInputSerializer,
+    StepCorrectInputSerializer,
+)
+
+_AUDIT_USERS = ("created_by", "updated_by")
+
+
+class BatchRecordViewSet(AuditedViewSet):
+    """Batches: created from an approved MBR (a snapshot), started, completed; the detail
+    nests steps, materials, equipment use, deviations and signatures."""
+
+    queryset = BatchRecord.objects.select_related("mbr", "site", "reviewed_by", "released_by", *_AUDIT_USERS)
+    detail_prefetch_related = [
+        Prefetch(
+            "steps",
+            queryset=BatchStep.objects.select_related("operator", "verifier", *_AUDIT_USERS).prefetch_related(
+                "signatures", "deviations"
+            ),
+        ),
+        Prefetch(
+            "materials",
+            queryset=BatchMaterial.objects.select_related(
+                "dispensed_by", "verified_by", "consumed_by"
+            ).prefetch_related("signatures"),
+        ),
+        Prefetch(
+            "equipment",
+            queryset=BatchEquipment.objects.select_related(
+                "started_by", "ended_by", "calibration_verified_by", "cleaning_verified_by"
+            ).prefetch_related("signatures"),
+        ),
+        Prefetch(
+            "deviations",
+            queryset=BatchDeviation.objects.select_related(
+                "batch_step", "resolved_by", "closed_by", *_AUDIT_USERS
+            ).prefetch_related("signatures"),
+        ),
+        "signatures",
+    ]
+    serializer_class = BatchRecordSerializer
+    list_serializer_class = BatchRecordListSerializer
+    filterset_class = BatchRecordFilterSet
+    search_fields = ["batch_id", "batch_number", "lot_number", "mbr__product_code", "mbr__product_name"]
+    ordering_fields = [
+        "batch_id",
+        "batch_number",
+        "lot_number",
+        "status",
+        "quantity_planned",
+        "yield_percentage",
+        "started_at",
+        "completed_at",
+        "created_at",
+        "updated_at",
+    ]
+    site_field = "site"
+    deletable_statuses = {BatchStatus.PENDING}
+
+    @extend_schema(
+        request=BatchRecordCreateSerializer,
+        responses={201: BatchRecordSerializer},
+        parameters=[idempotency_parameter],
+    )
+    def create(self, request, *args, **kwargs):
+        """A pending batch from an approved, effective MBR, with its steps and materials."""
+        serializer = BatchRecordCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        batch = batches.create_batch(actor=request.user, **serializer.validated_data)
+        return self.respond_with(batch, status=201)
+
+    def check_editable(self, record):
+        if record.status != BatchStatus.PENDING:
+            raise Conflict(
+                f"Cannot edit {record.batch_id}: a batch can only be edited while pending, and it is "
+                f"'{record.status}'.",
+                current_status=record.status,
+                action="update",
+            )
+
+    def perform_destroy(self, instance):
+        record = lock(instance)
+        if record.deviations.exists():
+            raise Conflict(
+                f"Cannot delete {record.batch_id}: deviations were reported on it, and its record is kept.",
+                current_status=record.status,
+                action="delete",
+            )
+        super().perform_destroy(record)
+
+    @record_action(ActionInputSerializer)
+    def start(self, request, pk=None):
+        return self.run_action(batches.start_batch, ActionInputSerializer)
+
+    @record_action(BatchCompleteInputSerializer)
+    def complete(self, request, pk=None):
+        return self.run_action(batches.complete_batch, BatchCompleteInputSerializer)
+
+
+class BatchStepViewSet(AuditedViewSet):
+    """The steps of the batches: snapshot of the MBR instructions, executed through actions."""
+
+    queryset = BatchStep.objects.select_related("batch", "operator", "verifier", *_AUDIT_USERS)
+    detail_prefetch_related = ["signatures", "deviations"]
+    serializer_class = BatchStepSerializer
+    list_serializer_class = BatchStepListSerializer
+    filterset_class = BatchStepFilterSet
+    search_fields = ["batch__batch_id", "batch__batch_number", "instruction_text"]
+    ordering_fields = ["batch", "step_number", "status", "started_at", "completed_at", "created_at", "updated_at"]
+    site_field = "batch__site"
+    # Steps come from the MBR snapshot and change only through their actions.
+    http_method_names = ["get", "post", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        raise MethodNotAllowed("POST", detail="Steps are created with their batch, from its master batch record.")
+
+    @record_action(ActionInputSerializer)
+    def start(self, request, pk=None):
+        return self.run_action(steps.start_step, ActionInputSerializer)
+
+    @record_action(StepCompleteInputSerializer)
+    def complete(self, request, pk=None):
+        return self.run_action(steps.complete_step, StepCompleteInputSerializer)
+
+    @record_action(SignatureInputSerializer)
+    def verify(self, request, pk=None):
+        return self.run_action(steps.verify_step, SignatureInputSerializer)
+
+    @record_action(SignedReasonInputSerializer)
+    def skip(self, request, pk=None):
+        return self.run_action(steps.skip_step, SignedReasonInputSerializer)
+
+    @record_action(StepCorrectInputSerializer)
+    def correct(self, request, pk=None):
+        return self.run_action(steps.correct_step, StepCorrectInputSerializer)
+
+
+class BatchDeviationViewSet(AuditedViewSet):
+    """Deviations in batches: reported by operators or opened by the system."""
+
+    queryset = BatchDeviation.objects.select_related("batch", "batch_step", "resolved_by", "closed_by", *_AUDIT_USERS)
+    detail_prefetch_related = ["signatures"]
+    serializer_class = BatchDeviationSerializer
+    list_serializer_class = BatchDeviationListSerializer
+    filterset_class = BatchDeviationFilterSet
+    search_fields = ["deviation_id", "description", "batch__batch_id", "batch__batch_number"]
+    ordering_fields = ["deviation_id", "status", "deviation_type", "created_at", "updated_at"]
+    site_field = "batch__site"
+    http_method_names = ["get", "post", "head", "options"]
+
+    @extend_schema(
+        request=BatchDeviationCreateSerializer,
+        responses={201: BatchDeviationSerializer},
+        parameters=[idempotency_parameter],
+    )
+    def create(self, request, *args, **kwargs):
+        """Report a deviation in a batch of your site (it opens in status `open`)."""
+        serializer = BatchDeviationCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        deviation = deviations.open_batch_deviation(data.pop("batch"), actor=request.user, **data)
+        return self.respond_with(deviation, status=201)

@@ -1,0 +1,295 @@
+"""Business actions on batches: create one from an approved master batch record (a
+snapshot), start and complete production; and the batch's derived flags.
+
+Lock order, everywhere in batch execution: the batch row first, then its step (or
+material, equipment use), so two tablets acting on the same batch queue up instead of
+deadlocking.
+"""
+
+import copy
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from batch_records.choices import STEP_TERMINAL_STATUSES, BatchStatus, DeviationType, MBRStatus, StepStatus
+from batch_records.models import BatchDeviation, BatchMaterial, BatchRecord, BatchStep
+from batch_records.specifications import to_decimal
+from batch_records.workflows import BATCH_WORKFLOW
+from core.exceptions import Conflict, NotPermitted
+from core.services import lock
+
+from .deviations import open_batch_deviation
+
+# Places of the model fields: quantities of product, of material, and the yield percentage.
+QUANTITY_PLACES = 3
+QUANTITY_LIMIT = Decimal(10) ** 11
+MATERIAL_PLACES = Decimal("0.0001")
+MATERIAL_LIMIT = Decimal(10) ** 12
+YIELD_PLACES = Decimal("0.01")
+YIELD_LIMIT = Decimal(10) ** 5
+
+
+def clean_quantity(value, *, allow_zero):
+    """`value` as a Decimal fit for a product quantity, or a ValidationError message."""
+    number = value if isinstance(value, Decimal) else to_decimal(value)
+    if number is None or not number.is_finite():
+        raise ValidationError("must be a decimal number")
+    if number < 0 or (number == 0 and not allow_zero):
+        raise ValidationError("must not be negative" if allow_zero else "must be greater than 0")
+    if -number.as_tuple().exponent > QUANTITY_PLACES:
+        raise ValidationError(f"must have at most {QUANTITY_PLACES} decimal places")
+    if number >= QUANTITY_LIMIT:
+        raise ValidationError(f"must be less than {QUANTITY_LIMIT}")
+    return number
+
+
+def _clean_quantities(**values):
+    """{name: Decimal} for quantities that must be > 0 (planned) or ≥ 0 (produced, rejected)."""
+    cleaned, errors = {}, {}
+    for name, (value, allow_zero) in values.items():
+        try:
+            cleaned[name] = clean_quantity(value, allow_zero=allow_zero)
+        except ValidationError as error:
+            errors[name] = error.messages
+    return cleaned, errors
+
+
+# --- derived flags ---------------------------------------------------------------------
+
+
+def batch_flags(batch):
+    """The derived flags of `batch` as the database says now.
+
+    `review_by_exception`: QA may review the batch by exception only when nothing in it
+    needs a reviewer's attention: no deviation (whatever its status), no skipped step, and
+    every step performed so far within its specifications.
+    """
+    has_deviations = BatchDeviation.objects.filter(batch_id=batch.pk).exists()
+    steps = BatchStep.objects.filter(batch_id=batch.pk)
+    needs_attention = (
+        has_deviations
+        or steps.filter(status=StepStatus.SKIPPED).exists()
+        or steps.filter(status__in=[StepStatus.COMPLETED, StepStatus.DEVIATED]).exclude(is_within_spec=True).exists()
+    )
+    return {"has_deviations": has_deviations, "review_by_exception": not needs_attention}
+
+
+def refresh_batch_flags(batch, *, actor=None, reason="Batch flags updated"):
+    """Store `has_deviations` and `review_by_exception` if they changed, through the model
+    (so the history shows when and why a flag changed); nothing is saved otherwise."""
+    current = BatchRecord.objects.filter(pk=batch.pk).values("has_deviations", "review_by_exception").first()
+    if current is None:  # the batch itself is being deleted
+        return batch
+    if batch_flags(batch) == current:
+        batch.has_deviations, batch.review_by_exception = current["has_deviations"], current["review_by_exception"]
+        return batch
+    # Callers in batch execution already hold this lock; a deviation saved elsewhere takes it here.
+    fresh = lock(batch)
+    flags = batch_flags(fresh)
+    changed = [name for name, value in flags.items() if getattr(fresh, name) != value]
+    for name, value in flags.items():
+        setattr(fresh, name, value)
+        setattr(batch, name, value)
+    if changed:
+        fresh.save(update_fields=changed, actor=actor, reason=reason)
+    return batch
+
+
+# --- creation --------------------------------------------------------------------------
+
+
+def _check_mbr_usable(mbr):
+    """Only an approved MBR that is already effective may be executed (21 CFR 211.186)."""
+    if mbr.status != MBRStatus.APPROVED:
+        raise Conflict(
+            f"Cannot create a batch from {mbr.mbr_id} (version {mbr.version}): it is '{mbr.status}', and a batch "
+            "can only be made from an approved master batch record.",
+            current_status=mbr.status,
+            action="create_batch",
+        )
+    today = timezone.localdate()
+    if mbr.effective_date is None or mbr.effective_date > today:
+        when = "has no effective date" if mbr.effective_date is None else f"is effective from {mbr.effective_date}"
+        raise Conflict(
+            f"Cannot create a batch from {mbr.mbr_id} (version {mbr.version}): it {when}, and a batch can only "
+            f"be made from a master batch record already in effect (today is {today}).",
+            current_status=mbr.status,
+            action="create_batch",
+            effective_date=mbr.effective_date,
+        )
+
+
+def _material_quantity(line, quantity_planned):
+    """quantity_per_unit × quantity_planned, in Decimal, rounded half-up to 4 places."""
+    required = (to_decimal(line["quantity_per_unit"]) * quantity_planned).quantize(MATERIAL_PLACES, ROUND_HALF_UP)
+    code = line["material_code"]
+    if required <= 0:
+        raise ValidationError(
+            {"quantity_planned": [f"{code}: the required quantity rounds to 0 at 4 decimal places; plan more."]}
+        )
+    if required >= MATERIAL_LIMIT:
+        raise ValidationError({"quantity_planned": [f"{code}: the required quantity {required} is too large."]})
+    return required
+
+
+def _save_new_batch(batch, *, actor, reason):
+    """Insert `batch`; a batch number taken meanwhile by a concurrent creation is a 400."""
+    try:
+        with transaction.atomic():
+            batch.save(actor=actor, reason=reason)
+    except IntegrityError as error:
+        if BatchRecord.objects.filter(batch_number=batch.batch_number).exists():
+            raise ValidationError(
+                {"batch_number": [f"Batch number {batch.batch_number} is already used by another batch."]}
+            ) from error
+        raise
+
+
+@transaction.atomic
+def create_batch(mbr, *, actor, batch_number, lot_number, quantity_planned, site, production_line=""):
+    """A pending batch made from `mbr`, with one step per instruction and one material per
+    bill-of-materials line copied from it: later changes to the MBR never alter the batch."""
+    if not actor.has_perm("batch_records.add_batchrecord"):
+        raise NotPermitted("You do not have permission to create a batch.")
+    # Locked so that the MBR cannot be superseded or made obsolete while it is copied.
+    mbr = lock(mbr)
+    _check_mbr_usable(mbr)
+
+    cleaned, errors = _clean_quantities(quantity_planned=(quantity_planned, False))
+    if site is None:
+        errors["site"] = ["This field is required."]
+    elif not actor.is_superuser and not actor.sites.filter(pk=site.pk).exists():
+        errors["site"] = [f"You can only create batches for your own sites, and {site.code} is not one of them."]
+    if batch_number and BatchRecord.objects.filter(batch_number=batch_number).exists():
+        errors["batch_number"] = [f"Batch number {batch_number} is already used by another batch."]
+    batch = BatchRecord(
+        mbr=mbr,
+        site=site,
+        batch_number=batch_number,
+        lot_number=lot_number,
+        production_line=production_line or "",
+        quantity_planned=cleaned.get("quantity_planned"),
+        yield_limit_min=mbr.yield_limit_min,
+        yield_limit_max=mbr.yield_limit_max,
+        is_serialized=mbr.is_serialized,
+        status=BatchStatus.PENDING,
+        # Nothing has happened yet that a reviewer would need to look at (see batch_flags).
+        has_deviations=False,
+        review_by_exception=True,
+    )
+    try:
+        batch.full_clean(exclude=["batch_id", *errors], validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    quantities = [_material_quantity(line, batch.quantity_planned) for line in mbr.bill_of_materials]
+
+    _save_new_batch(batch, actor=actor, reason=f"Created from {mbr.mbr_id} version {mbr.version}")
+    snapshot = f"Snapshot of {mbr.mbr_id} version {mbr.version}"
+    for instruction in sorted(mbr.manufacturing_instructions, key=lambda step: step["step_number"]):
+        BatchStep(
+            batch=batch,
+            step_number=instruction["step_number"],
+            instruction_text=instruction["instruction_text"],
+            required_data_fields=copy.deepcopy(instruction.get("required_data_fields", [])),
+            specifications=copy.deepcopy(instruction.get("specifications", {})),
+            requires_verification=bool(instruction.get("requires_verification", False)),
+        ).save(actor=actor, reason=snapshot)
+    for line_number, (line, required) in enumerate(zip(mbr.bill_of_materials, quantities, strict=True), start=1):
+        BatchMaterial(
+            batch=batch,
+            line_number=line_number,
+            material_code=line["material_code"],
+            material_name=line["material_name"],
+            unit_of_measure=line["unit_of_measure"],
+            quantity_required=required,
+        ).save(actor=actor, reason=snapshot)
+    return batch
+
+
+# --- production ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def start_batch(batch, *, actor):
+    """pending → in_progress: steps can be executed from now on."""
+    batch = lock(batch)
+    BATCH_WORKFLOW.apply(batch, "start", actor)
+    batch.started_at = timezone.now()
+    batch.save(actor=actor, reason="Production started")
+    return batch
+
+
+def _yield_deviation_text(batch):
+    low, high = batch.yield_limit_min, batch.yield_limit_max
+    limits = " – ".join(
+        [f"{low}%" if low is not None else "no minimum", f"{high}%" if high is not None else "no maximum"]
+    )
+    return (
+        f"Yield {batch.yield_percentage}% is outside the acceptable limits ({limits} of theoretical): "
+        f"{batch.quantity_produced} produced of {batch.quantity_planned} planned "
+        f"({batch.quantity_rejected} rejected). 21 CFR 211.192: to be investigated before release."
+    )
+
+
+def yield_within_limits(batch):
+    value = batch.yield_percentage
+    if batch.yield_limit_min is not None and value < batch.yield_limit_min:
+        return False
+    return not (batch.yield_limit_max is not None and value > batch.yield_limit_max)
+
+
+@transaction.atomic
+def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
+    """in_progress → completed once every step is completed, deviated or skipped.
+
+    The yield is computed here, never taken from the client (21 CFR 211.186(b)(7)); a
+    yield outside the batch's limits opens a process deviation (21 CFR 211.192).
+    """
+    batch = lock(batch)
+    transition = BATCH_WORKFLOW.check(batch, "complete", actor)
+    open_steps = list(
+        batch.steps.exclude(status__in=STEP_TERMINAL_STATUSES)
+        .order_by("step_number")
+        .values_list("step_number", flat=True)
+    )
+    if open_steps:
+        listed = ", ".join(str(number) for number in open_steps)
+        raise Conflict(
+            f"Cannot complete {batch.batch_id}: step(s) {listed} are not completed, deviated or skipped.",
+            current_status=batch.status,
+            action="complete",
+            open_steps=open_steps,
+        )
+    cleaned, errors = _clean_quantities(
+        quantity_produced=(quantity_produced, True),
+        quantity_rejected=(quantity_rejected, True),
+    )
+    if errors:
+        raise ValidationError(errors)
+    batch.quantity_produced = cleaned["quantity_produced"]
+    batch.quantity_rejected = cleaned["quantity_rejected"]
+    yield_percentage = (batch.quantity_produced / batch.quantity_planned * 100).quantize(YIELD_PLACES, ROUND_HALF_UP)
+    if yield_percentage >= YIELD_LIMIT:
+        raise ValidationError(
+            {
+                "quantity_produced": [
+                    f"gives a yield of {yield_percentage}% of the planned quantity, which is implausible."
+                ]
+            }
+        )
+    batch.status = transition.target
+    batch.yield_percentage = yield_percentage
+    batch.completed_at = timezone.now()
+    batch.save(actor=actor, reason=f"Production completed: yield {yield_percentage}%")
+    if not yield_within_limits(batch):
+        open_batch_deviation(
+            batch,
+            actor=actor,
+            deviation_type=DeviationType.PROCESS_DEVIATION,
+            description=_yield_deviation_text(batch),
+        )
+    return refresh_batch_flags(batch, actor=actor, reason="Flags updated at completion")
