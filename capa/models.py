@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from core.models import AuditedModel, SignableModel
 
@@ -47,3 +49,19 @@ class CAPA(SignableModel, AuditedModel):
 
     def __str__(self):
         return f"{self.capa_id} {self.title}"
+
+    @property
+    def is_overdue(self):
+        return self.status != CAPAStatus.CLOSED and self.due_date is not None and self.due_date < timezone.localdate()
+
+    def clean(self):
+        errors = {}
+        site_id = self.site_id
+        if self.owner_id is not None and site_id is not None:
+            owner = self.owner
+            if not owner.is_active or not owner.sites.filter(pk=site_id).exists():
+                errors["owner"] = [f"The owner must be an active user of site {self.site.code}."]
+        if self.deviation_id is not None and site_id is not None and self.deviation.site_id != site_id:
+            errors["deviation"] = [f"The deviation must be one of site {self.site.code}."]
+        if errors:
+            raise ValidationError(errors)
