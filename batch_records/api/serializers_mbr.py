@@ -1,8 +1,20 @@
 from rest_framework import serializers
 
 from batch_records.models import MasterBatchRecord
+from batch_records.services.mbr import may_approve
 from batch_records.workflows import MBR_WORKFLOW
 from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField
+
+
+class MBRAllowedActionsField(AllowedActionsField):
+    """The workflow's offer, without `approve` for the record's own author."""
+
+    def to_representation(self, record):
+        actions = super().to_representation(record)
+        request = self.context.get("request")
+        if request is not None and not may_approve(record, request.user):
+            actions = [action for action in actions if action != "approve"]
+        return actions
 
 
 class MasterBatchRecordListSerializer(AuditedModelSerializer):
@@ -44,7 +56,7 @@ class MasterBatchRecordSerializer(AuditedModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     signatures = SignaturesField()
-    allowed_actions = AllowedActionsField(MBR_WORKFLOW)
+    allowed_actions = MBRAllowedActionsField(MBR_WORKFLOW)
     reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
 
     class Meta:

@@ -12,7 +12,6 @@ from core.api.serializers import (
     SignedReasonInputSerializer,
 )
 from core.api.viewsets import AuditedViewSet, record_action
-from core.exceptions import Conflict
 from core.services import lock
 
 from .serializers_mbr import MasterBatchRecordListSerializer, MasterBatchRecordSerializer
@@ -49,12 +48,7 @@ class MasterBatchRecordViewSet(AuditedViewSet):
     deletable_statuses = {MBRStatus.DRAFT}
 
     def check_editable(self, record):
-        if record.status != MBRStatus.DRAFT:
-            raise Conflict(
-                f"Cannot edit {record.mbr_id}: content can only change in draft, and it is '{record.status}'.",
-                current_status=record.status,
-                action="update",
-            )
+        services.check_mbr_editable(record)
 
     def perform_create(self, serializer):
         serializer.instance = services.create_mbr(actor=self.request.user, **serializer.validated_data)

@@ -59,6 +59,22 @@ def _save_new(mbr, *, actor, reason):
         raise
 
 
+def check_mbr_editable(mbr):
+    """The content an author writes changes only in draft (SPEC §3)."""
+    if mbr.status != MBRStatus.DRAFT:
+        raise Conflict(
+            f"Cannot edit {mbr.mbr_id}: content can only change in draft, and it is '{mbr.status}'.",
+            current_status=mbr.status,
+            action="update",
+        )
+
+
+def may_approve(mbr, user):
+    """Separation of duties (21 CFR 211.186(a)): no one approves a record they wrote,
+    whatever roles or superuser status they hold."""
+    return user.pk != mbr.author_id
+
+
 @transaction.atomic
 def create_mbr(*, actor, reason=None, **values):
     """A new product's first draft (version 1), written by `actor`."""
@@ -75,12 +91,7 @@ def create_mbr(*, actor, reason=None, **values):
 def update_mbr(mbr, *, actor, reason=None, **values):
     """Change the content of a draft; only `content_fields` may change."""
     mbr = lock(mbr)
-    if mbr.status != MBRStatus.DRAFT:
-        raise Conflict(
-            f"Cannot edit {mbr.mbr_id}: content can only change in draft, and it is '{mbr.status}'.",
-            current_status=mbr.status,
-            action="update",
-        )
+    check_mbr_editable(mbr)
     unknown = sorted(set(values) - set(MasterBatchRecord.content_fields))
     if unknown:
         raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
@@ -128,9 +139,7 @@ def approve_mbr(mbr, *, actor, password, comment="", username=None):
     """
     mbr = lock(mbr)
     MBR_WORKFLOW.apply(mbr, "approve", actor)
-    # Separation of duties (21 CFR 211.186(a)): no one approves their own record, whatever
-    # permissions they hold.
-    if actor.pk == mbr.author_id:
+    if not may_approve(mbr, actor):
         raise NotPermitted(f"{mbr.mbr_id} was written by you: its approver must be someone other than its author.")
     clean_mbr_content(mbr, complete=True)
     _check_linked_document(mbr)

@@ -425,3 +425,12 @@ def test_new_version_number_is_reused_after_its_draft_is_deleted(mbr_in, author)
     again = client_for(author).post(f"{URL}{v1.pk}/new_version/")
     assert again.status_code == 201
     assert again.json()["version"] == 2
+
+
+def test_approve_is_not_offered_to_the_author(site, qa_approver):
+    both = _user_with_roles(site, "author_and_approver", AUTHOR, QA_APPROVER)
+    client = client_for(both)
+    mbr_id = client.post(URL, _payload("SOD-3")).json()["id"]
+    submitted = client.post(f"{URL}{mbr_id}/submit/").json()
+    assert "approve" not in submitted["allowed_actions"]
+    assert "approve" in client_for(qa_approver).get(f"{URL}{mbr_id}/").json()["allowed_actions"]
