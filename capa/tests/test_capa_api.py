@@ -421,3 +421,7 @@ def test_detail_query_count_is_bounded(qa_approver, make_closed_capa, api_client
     capa = make_closed_capa()
     with django_assert_max_num_queries(12):
         assert api_client_for(qa_approver).get(detail(capa)).status_code == 200
+
+
+def test_anonymous_requests_are_401(anonymous_client):
+    assert anonymous_client.get(URL).status_code == 401

@@ -491,3 +491,27 @@ def test_detail_query_count_is_bounded(verifier, make_usable_equipment, api_clie
     client = api_client_for(verifier)
     with django_assert_max_num_queries(10):
         assert client.get(f"{URL}{equipment.pk}/").status_code == 200
+
+
+def test_moving_equipment_to_a_site_the_user_is_not_in_is_400(
+    records_admin, other_site, make_equipment, api_client_for
+):
+    equipment = make_equipment()
+    response = api_client_for(records_admin).patch(f"{URL}{equipment.pk}/", {"site": other_site.pk})
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"site"}
+
+
+@pytest.mark.parametrize("path", ["", "calibration-records/", "cleaning-logs/"])
+def test_anonymous_requests_are_401(path, anonymous_client):
+    assert anonymous_client.get(f"{URL}{path}").status_code == 401
+
+
+def test_a_retried_cleaning_with_the_same_idempotency_key_is_logged_once(operator, make_equipment, api_client_for):
+    equipment = make_equipment()
+    client = api_client_for(operator)
+    first = client.post(action_url(equipment, "record_cleaning"), {"result": "pass"}, HTTP_IDEMPOTENCY_KEY="tab-7-0042")
+    again = client.post(action_url(equipment, "record_cleaning"), {"result": "pass"}, HTTP_IDEMPOTENCY_KEY="tab-7-0042")
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    assert equipment.cleanings.count() == 1
