@@ -80,8 +80,9 @@ def record_action(input_serializer=None, *, methods=("post",), **kwargs):
     """A POST action route on one record, documented with its request body."""
 
     def decorator(func):
-        func = extend_schema(request=input_serializer, parameters=[idempotency_parameter])(func)
-        return action(detail=True, methods=list(methods), **kwargs)(func)
+        # action() first: drf-spectacular reads the schema override from the routed action.
+        routed = action(detail=True, methods=list(methods), **kwargs)(func)
+        return extend_schema(request=input_serializer, parameters=[idempotency_parameter])(routed)
 
     return decorator
 
