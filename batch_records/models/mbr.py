@@ -10,6 +10,7 @@ class MasterBatchRecord(SignableModel, AuditedModel):
 
     number_field = "mbr_id"
     number_prefix = "MBR"
+    product_line_lookup = "product_line"
     signed_fields = (
         "mbr_id",
         "title",

@@ -17,7 +17,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from core.audit import history_entries
 from core.exceptions import Conflict, PreconditionFailed
 from core.models import canonical_json
-from core.scoping import scope_to_user_sites
+from core.scoping import visible_to
 from core.services import lock
 
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -113,8 +113,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         queryset = super().get_queryset()
         if self.action != "list" and self.detail_prefetch_related:
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
-        site_lookup = self.site_field or getattr(queryset.model, "site_lookup", None)
-        return scope_to_user_sites(queryset, self.request.user, site_lookup)
+        return visible_to(queryset, self.request.user, self.site_field)
 
     def get_throttles(self):
         if self.request.method == "POST" and self.action not in RolePermission.crud_actions:
