@@ -112,10 +112,13 @@ class BatchRecordViewSet(AuditedViewSet):
 
     @record_action(ActionInputSerializer)
     def start(self, request, pk=None):
+        """pending → in_progress: production starts and steps can be executed."""
         return self.run_action(batches.start_batch, ActionInputSerializer)
 
     @record_action(BatchCompleteInputSerializer)
     def complete(self, request, pk=None):
+        """in_progress → completed with the quantities produced and rejected. The yield is computed
+        here (outside its limits it opens a process deviation); 409 with `open_steps` while steps remain."""
         return self.run_action(batches.complete_batch, BatchCompleteInputSerializer)
 
 
@@ -138,22 +141,29 @@ class BatchStepViewSet(AuditedViewSet):
 
     @record_action(ActionInputSerializer)
     def start(self, request, pk=None):
+        """pending → in_progress, in order: 409 with `blocking_steps` while a lower step is not done."""
         return self.run_action(steps.start_step, ActionInputSerializer)
 
     @record_action(StepCompleteInputSerializer)
     def complete(self, request, pk=None):
+        """Record `actual_values` and sign "performed"; out of spec the step becomes `deviated` and a
+        parameter_excursion deviation is opened."""
         return self.run_action(steps.complete_step, StepCompleteInputSerializer)
 
     @record_action(SignatureInputSerializer)
     def verify(self, request, pk=None):
+        """Second-person verification, signed "verified" by someone who did not record the values."""
         return self.run_action(steps.verify_step, SignatureInputSerializer)
 
     @record_action(SignedReasonInputSerializer)
     def skip(self, request, pk=None):
+        """pending → skipped, with a reason and a signature "skipped"."""
         return self.run_action(steps.skip_step, SignedReasonInputSerializer)
 
     @record_action(StepCorrectInputSerializer)
     def correct(self, request, pk=None):
+        """Correct the values of a completed or deviated step, with a reason and a signature
+        "corrected"; earlier signatures then show `valid: false` and the step must be verified again."""
         return self.run_action(steps.correct_step, StepCorrectInputSerializer)
 
 
