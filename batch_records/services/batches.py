@@ -32,7 +32,7 @@ YIELD_LIMIT = Decimal(10) ** 5
 
 
 def clean_quantity(value, *, allow_zero):
-    """`value` as a Decimal fit for a product quantity, or a ValidationError message."""
+    """`value` as a Decimal fit for a product quantity; a ValidationError says what is wrong."""
     number = value if isinstance(value, Decimal) else to_decimal(value)
     if number is None or not number.is_finite():
         raise ValidationError("must be a decimal number")
