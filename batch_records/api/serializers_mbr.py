@@ -3,7 +3,7 @@ from rest_framework import serializers
 from batch_records.models import MasterBatchRecord
 from batch_records.services.mbr import may_approve
 from batch_records.workflows import MBR_WORKFLOW
-from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField
+from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField, username_field
 
 
 class MBRAllowedActionsField(AllowedActionsField):
@@ -20,8 +20,8 @@ class MBRAllowedActionsField(AllowedActionsField):
 class MasterBatchRecordListSerializer(AuditedModelSerializer):
     """The list row: identity, product and lifecycle, without the JSON content."""
 
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = username_field()
+    approved_by = username_field()
 
     class Meta:
         model = MasterBatchRecord
@@ -53,8 +53,8 @@ class MasterBatchRecordSerializer(AuditedModelSerializer):
 
     Writes go through the services (content validated there, with element paths)."""
 
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = username_field()
+    approved_by = username_field()
     signatures = SignaturesField()
     allowed_actions = MBRAllowedActionsField(MBR_WORKFLOW)
     reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")

@@ -8,6 +8,11 @@ from core.models import SignatureMeaning
 from core.scoping import scope_relation_choices
 
 
+def username_field(**kwargs):
+    """A user shown by username; read-only, and null while nobody has acted yet."""
+    return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, **kwargs)
+
+
 class SiteScopedRelationsMixin:
     """Relations in a payload may only name records of the user's own sites."""
 
@@ -37,8 +42,8 @@ class AuditedModelSerializer(SiteScopedRelationsMixin, StrictFieldsMixin, serial
     the request (never from the payload) and an optional reason for change."""
 
     audit_fields = ["created_at", "created_by", "updated_at", "updated_by"]
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = username_field()
+    updated_by = username_field()
 
     def _actor(self):
         request = self.context.get("request")
