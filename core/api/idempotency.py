@@ -14,6 +14,7 @@ import hashlib
 import json
 from datetime import timedelta
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -38,10 +39,23 @@ class IdempotentReplay(Exception):  # noqa: N818 - a control-flow signal, not an
         self.stored = stored
 
 
+def _comparable(value):
+    """A JSON-able stand-in for a request value; an uploaded file counts by its content."""
+    if isinstance(value, UploadedFile):
+        digest = hashlib.sha256()
+        for chunk in value.chunks():
+            digest.update(chunk)
+        value.seek(0)
+        return {"file": value.name, "size": value.size, "sha256": digest.hexdigest()}
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value
+
+
 def _request_hash(request):
     data = request.data
     if hasattr(data, "lists"):
-        data = dict(data.lists())
+        data = {key: _comparable(values) for key, values in data.lists()}
     payload = {"method": request.method, "path": request.path, "body": data}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 

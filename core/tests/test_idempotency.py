@@ -96,3 +96,19 @@ def test_concurrent_retries_with_one_key_do_the_work_once(author):
     assert Document.objects.count() == 1
     assert set(codes) <= {201, 409}
     assert codes.count(201) >= 1
+
+
+@pytest.mark.django_db
+def test_multipart_upload_with_a_key_is_replayed_by_file_content(author, api_client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = api_client_for(author)
+
+    def upload(content):
+        data = {"title": "SOP scan", "file": SimpleUploadedFile("sop.pdf", content, "application/pdf")}
+        return client.post(URL, data, format="multipart", HTTP_IDEMPOTENCY_KEY="upload-1")
+
+    assert upload(b"%PDF-1.4 first").status_code == 201
+    assert upload(b"%PDF-1.4 first")["Idempotent-Replayed"] == "true"
+    assert upload(b"%PDF-1.4 other").status_code == 422
+    assert Document.objects.count() == 1
