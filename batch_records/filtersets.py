@@ -4,8 +4,16 @@ import django_filters
 
 from core.filtersets import AuditedFilterSet
 
-from .choices import BatchDeviationStatus, BatchStatus, DeviationType, MBRStatus, StepStatus
-from .models import BatchDeviation, BatchRecord, BatchStep, MasterBatchRecord
+from .choices import (
+    BatchDeviationStatus,
+    BatchStatus,
+    DeviationType,
+    EquipmentUsageStatus,
+    MaterialStatus,
+    MBRStatus,
+    StepStatus,
+)
+from .models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep, MasterBatchRecord
 
 
 class MasterBatchRecordFilterSet(AuditedFilterSet):
@@ -56,3 +64,44 @@ class BatchDeviationFilterSet(AuditedFilterSet):
     class Meta:
         model = BatchDeviation
         fields = ["batch", "batch_step", "status", "deviation_type", "deviation_id"]
+
+
+class BatchMaterialFilterSet(AuditedFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=MaterialStatus.choices)
+    dispensed_at__date__gte = django_filters.DateFilter(field_name="dispensed_at", lookup_expr="date__gte")
+    dispensed_at__date__lte = django_filters.DateFilter(field_name="dispensed_at", lookup_expr="date__lte")
+    consumed_at__date__gte = django_filters.DateFilter(field_name="consumed_at", lookup_expr="date__gte")
+    consumed_at__date__lte = django_filters.DateFilter(field_name="consumed_at", lookup_expr="date__lte")
+
+    class Meta:
+        model = BatchMaterial
+        fields = [
+            "batch",
+            "status",
+            "material_code",
+            "lot_number",
+            "line_number",
+            "unit_of_measure",
+            "dispensed_by",
+            "verified_by",
+            "consumed_by",
+        ]
+
+
+class BatchEquipmentFilterSet(AuditedFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=EquipmentUsageStatus.choices)
+    usage_start__date__gte = django_filters.DateFilter(field_name="usage_start", lookup_expr="date__gte")
+    usage_start__date__lte = django_filters.DateFilter(field_name="usage_start", lookup_expr="date__lte")
+
+    class Meta:
+        model = BatchEquipment
+        fields = [
+            "batch",
+            "status",
+            "equipment",
+            "equipment_id_manual",
+            "calibration_verified",
+            "cleaning_verified",
+            "started_by",
+            "ended_by",
+        ]

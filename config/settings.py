@@ -132,6 +132,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+EBR_MATERIAL_TOLERANCE_PERCENT = os.environ.get("EBR_MATERIAL_TOLERANCE_PERCENT", "2")  # ± % of quantity_required
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses locked-out users before a password is checked.
     "axes.backends.AxesStandaloneBackend",

@@ -1,0 +1,161 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import MethodNotAllowed
+
+from batch_records.filtersets import BatchEquipmentFilterSet, BatchMaterialFilterSet
+from batch_records.models import BatchEquipment, BatchMaterial
+from batch_records.services import equipment_usage, materials
+from core.api.serializers import ActionInputSerializer, ReasonInputSerializer, SignatureInputSerializer
+from core.api.viewsets import AuditedViewSet, RolePermission, idempotency_parameter, record_action
+
+from .serializers_execution import (
+    BatchEquipmentCreateSerializer,
+    BatchEquipmentDetailSerializer,
+    BatchEquipmentListSerializer,
+    BatchMaterialDetailSerializer,
+    BatchMaterialListSerializer,
+    MaterialConsumeInputSerializer,
+    MaterialDispenseInputSerializer,
+)
+
+_AUDIT_USERS = ("created_by", "updated_by")
+
+
+def _permission_allowing(*methods):
+    """Role permissions where any other write method is a 405 for everyone: these records
+    change only through their actions."""
+    return type(
+        "RolePermissionFor" + "".join(method.title() for method in methods),
+        (RolePermission,),
+        {"perms_map": {method: perms for method, perms in RolePermission.perms_map.items() if method in methods}},
+    )
+
+
+_READ = ("GET", "HEAD", "OPTIONS")
+
+
+class BatchMaterialViewSet(AuditedViewSet):
+    """The materials of the batches: one per bill-of-materials line of the batch's MBR
+    snapshot, dispensed, verified, consumed or returned through actions."""
+
+    queryset = BatchMaterial.objects.select_related(
+        "batch", "dispensed_by", "verified_by", "consumed_by", *_AUDIT_USERS
+    )
+    detail_prefetch_related = ["signatures", "deviations"]
+    serializer_class = BatchMaterialDetailSerializer
+    list_serializer_class = BatchMaterialListSerializer
+    filterset_class = BatchMaterialFilterSet
+    search_fields = ["material_code", "material_name", "lot_number", "batch__batch_id", "batch__batch_number"]
+    ordering_fields = [
+        "batch__batch_id",
+        "line_number",
+        "material_code",
+        "material_name",
+        "lot_number",
+        "status",
+        "quantity_required",
+        "quantity_dispensed",
+        "quantity_used",
+        "dispensed_at",
+        "verified_at",
+        "consumed_at",
+        "created_at",
+        "updated_at",
+    ]
+    site_field = "batch__site"
+    # Materials come from the MBR snapshot and change only through their actions.
+    permission_classes = [_permission_allowing(*_READ)]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        raise MethodNotAllowed("POST", detail="Materials are created with their batch, from its bill of materials.")
+
+    @record_action(MaterialDispenseInputSerializer)
+    def dispense(self, request, pk=None):
+        """pending → dispensed: `lot_number` and `quantity` (> 0), signed "dispensed"; the batch
+        must be in progress."""
+        return self.run_action(materials.dispense_material, MaterialDispenseInputSerializer)
+
+    @record_action(SignatureInputSerializer)
+    def verify(self, request, pk=None):
+        """dispensed → verified by a second person (not the dispenser), signed "verified"."""
+        return self.run_action(materials.verify_material, SignatureInputSerializer)
+
+    @record_action(MaterialConsumeInputSerializer)
+    def consume(self, request, pk=None):
+        """verified → consumed with `quantity_used` (≤ dispensed); outside the tolerance of the
+        quantity required it opens a material_issue deviation."""
+        return self.run_action(materials.consume_material, MaterialConsumeInputSerializer)
+
+    @record_action(ReasonInputSerializer, url_path="return", url_name="return")
+    def return_material(self, request, pk=None):
+        """dispensed|verified → returned, with the `reason`."""
+        return self.run_action(materials.return_material, ReasonInputSerializer)
+
+
+class BatchEquipmentViewSet(AuditedViewSet):
+    """The equipment use log of the batches (21 CFR 211.182): equipment added to a batch,
+    its calibration and cleaning verified, its use started and ended through actions."""
+
+    queryset = BatchEquipment.objects.select_related(
+        "batch",
+        "started_by",
+        "ended_by",
+        "calibration_verified_by",
+        "cleaning_verified_by",
+        *_AUDIT_USERS,
+    )
+    detail_prefetch_related = ["signatures"]
+    serializer_class = BatchEquipmentDetailSerializer
+    list_serializer_class = BatchEquipmentListSerializer
+    filterset_class = BatchEquipmentFilterSet
+    search_fields = ["equipment_name", "equipment_id_manual", "batch__batch_id", "batch__batch_number"]
+    ordering_fields = [
+        "batch__batch_id",
+        "equipment_name",
+        "equipment_id_manual",
+        "status",
+        "usage_start",
+        "usage_end",
+        "calibration_verified_at",
+        "cleaning_verified_at",
+        "created_at",
+        "updated_at",
+    ]
+    site_field = "batch__site"
+    # The use log is written by its actions; an entry, once made, is kept.
+    permission_classes = [_permission_allowing(*_READ, "POST")]
+    http_method_names = ["get", "post", "head", "options"]
+
+    @extend_schema(
+        request=BatchEquipmentCreateSerializer,
+        responses={201: BatchEquipmentDetailSerializer},
+        parameters=[idempotency_parameter],
+    )
+    def create(self, request, *args, **kwargs):
+        """Add equipment to a pending or in-progress batch of your site: a registered `equipment`
+        of the batch's site, or an `equipment_name` (and `equipment_id_manual`)."""
+        serializer = BatchEquipmentCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        usage = equipment_usage.add_batch_equipment(data.pop("batch"), actor=request.user, **data)
+        return self.respond_with(usage, status=201)
+
+    @record_action(ActionInputSerializer)
+    def verify_calibration(self, request, pk=None):
+        """Record who checked the calibration, and when; a registered equipment must not be overdue."""
+        return self.run_action(equipment_usage.verify_calibration, ActionInputSerializer)
+
+    @record_action(ActionInputSerializer)
+    def verify_cleaning(self, request, pk=None):
+        """Record who checked the cleaning, and when; a registered equipment's cleaning must be valid."""
+        return self.run_action(equipment_usage.verify_cleaning, ActionInputSerializer)
+
+    @record_action(ActionInputSerializer)
+    def start_usage(self, request, pk=None):
+        """not_started → in_use; 409 with every unmet condition in `problems`."""
+        return self.run_action(equipment_usage.start_usage, ActionInputSerializer)
+
+    @record_action(ActionInputSerializer)
+    def end_usage(self, request, pk=None):
+        """in_use → ended; a registered equipment becomes available again, and dirty."""
+        return self.run_action(equipment_usage.end_usage, ActionInputSerializer)

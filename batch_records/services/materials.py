@@ -1,0 +1,227 @@
+"""Business actions on the materials of a batch (21 CFR 211.101, 211.184): dispense a lot
+(signed "dispensed"), verify it by a second person (signed "verified"), record the quantity
+consumed, or return what was not used.
+
+Each action locks the batch row first, then the material (the one lock order of batch
+execution), re-checks statuses on what it locked, and signs after the change so that the
+signature's hash covers the quantities recorded.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from batch_records.choices import BatchStatus, DeviationType
+from batch_records.models import BatchRecord
+from batch_records.specifications import to_decimal
+from batch_records.workflows import MATERIAL_WORKFLOW
+from core.exceptions import Conflict, NotPermitted
+from core.models import SignatureMeaning
+from core.services import lock, sign
+
+from .batches import MATERIAL_LIMIT, MATERIAL_PLACES
+from .deviations import open_batch_deviation
+
+# Material is dispensed while the batch is in production. Verification, consumption and
+# returns reconcile what was dispensed and may still be recorded once production has
+# completed, until the batch goes to QA review (release needs every material consumed or
+# returned); a quarantined batch may still send unused material back.
+DISPENSING = (BatchStatus.IN_PROGRESS,)
+RECONCILING = (BatchStatus.IN_PROGRESS, BatchStatus.COMPLETED)
+RETURNING = (BatchStatus.IN_PROGRESS, BatchStatus.COMPLETED, BatchStatus.QUARANTINED)
+PERCENT_PLACES = Decimal("0.01")
+
+
+def material_tolerance_percent():
+    """How far (± percent of `quantity_required`) the quantity used may be from the
+    quantity required before a material deviation is opened."""
+    raw = getattr(settings, "EBR_MATERIAL_TOLERANCE_PERCENT", "2")
+    try:
+        tolerance = Decimal(str(raw))
+    except InvalidOperation as error:
+        raise ImproperlyConfigured(f"EBR_MATERIAL_TOLERANCE_PERCENT must be a number, not {raw!r}.") from error
+    if not tolerance.is_finite() or tolerance < 0:
+        raise ImproperlyConfigured(f"EBR_MATERIAL_TOLERANCE_PERCENT must be a number ≥ 0, not {raw!r}.")
+    return tolerance
+
+
+def _lock_batch_and_material(material):
+    batch = BatchRecord.objects.select_for_update().get(pk=material.batch_id)
+    return batch, lock(material)
+
+
+def _label(material, batch):
+    return f"material {material.material_code} (line {material.line_number}) of {batch.batch_id}"
+
+
+def _require_batch_status(batch, material, action, allowed):
+    if batch.status not in allowed:
+        wanted = " or ".join(f"'{status}'" for status in allowed)
+        raise Conflict(
+            f"Cannot {action} {_label(material, batch)}: the batch is '{batch.status}', and this is only possible "
+            f"while it is {wanted}.",
+            current_status=material.status,
+            batch_status=batch.status,
+            action=action,
+        )
+
+
+def clean_material_quantity(value, *, field, allow_zero):
+    """`value` as a Decimal fit for a material quantity (4 places), else a 400 naming `field`."""
+    number = value if isinstance(value, Decimal) else to_decimal(value)
+    problem = None
+    if number is None or not number.is_finite():
+        problem = "must be a decimal number"
+    elif number < 0 or (number == 0 and not allow_zero):
+        problem = "must not be negative" if allow_zero else "must be greater than 0"
+    elif number >= MATERIAL_LIMIT:
+        problem = f"must be less than {MATERIAL_LIMIT}"
+    elif number != number.quantize(MATERIAL_PLACES):
+        problem = "must have at most 4 decimal places"
+    if problem:
+        raise ValidationError({field: [problem]})
+    # As the database stores it, so that a signature's hash taken now matches it later.
+    return number.quantize(MATERIAL_PLACES)
+
+
+def _usage_outside_tolerance(material, tolerance):
+    """The signed difference of used against required, in percent, when it exceeds the
+    tolerance; None when the usage is within it (limits inclusive)."""
+    difference = (material.quantity_used - material.quantity_required) / material.quantity_required * 100
+    if abs(difference) <= tolerance:
+        return None
+    return difference.quantize(PERCENT_PLACES)
+
+
+def _usage_deviation_text(material, batch, difference, tolerance):
+    unit = material.unit_of_measure
+    direction = "more" if difference > 0 else "less"
+    return (
+        f"Material usage outside tolerance in {batch.batch_id}: {material.material_code} "
+        f"({material.material_name}), lot {material.lot_number}, line {material.line_number}: "
+        f"{material.quantity_used} {unit} used against {material.quantity_required} {unit} required "
+        f"({abs(difference)}% {direction}; tolerance ±{tolerance}%; {material.quantity_dispensed} {unit} dispensed). "
+        "21 CFR 211.192: to be investigated before release."
+    )
+
+
+@transaction.atomic
+def dispense_material(material, *, actor, lot_number, quantity, password, comment="", username=None):
+    """pending → dispensed: `actor` weighs out `quantity` of lot `lot_number` for the
+    batch and signs "dispensed" (21 CFR 211.101(c))."""
+    batch, material = _lock_batch_and_material(material)
+    transition = MATERIAL_WORKFLOW.check(material, "dispense", actor)
+    _require_batch_status(batch, material, "dispense", DISPENSING)
+    lot_number = (lot_number or "").strip()
+    errors = {}
+    if not lot_number:
+        errors["lot_number"] = ["The lot number of the material dispensed is required."]
+    try:
+        quantity = clean_material_quantity(quantity, field="quantity", allow_zero=False)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    material.status = transition.target
+    material.lot_number = lot_number
+    material.quantity_dispensed = quantity
+    material.dispensed_by = actor
+    material.dispensed_at = timezone.now()
+    material.save(
+        actor=actor,
+        reason=comment or f"Dispensed {quantity} {material.unit_of_measure} of lot {lot_number}",
+    )
+    sign(
+        material,
+        signer=actor,
+        password=password,
+        meaning=SignatureMeaning.DISPENSED,
+        comment=comment,
+        username=username,
+    )
+    return material
+
+
+@transaction.atomic
+def verify_material(material, *, actor, password, comment="", username=None):
+    """dispensed → verified by a second person, who checks the material, lot and quantity
+    dispensed and signs "verified"."""
+    batch, material = _lock_batch_and_material(material)
+    transition = MATERIAL_WORKFLOW.check(material, "verify", actor)
+    _require_batch_status(batch, material, "verify", RECONCILING)
+    # 21 CFR 211.101(d): each component dispensed is verified by a second person.
+    if material.dispensed_by_id == actor.pk:
+        raise NotPermitted(
+            f"You dispensed {_label(material, batch)}: its verifier must be someone else (second-person verification)."
+        )
+    material.status = transition.target
+    material.verified_by = actor
+    material.verified_at = timezone.now()
+    material.save(actor=actor, reason=comment or "Dispensing verified")
+    sign(
+        material,
+        signer=actor,
+        password=password,
+        meaning=SignatureMeaning.VERIFIED,
+        comment=comment,
+        username=username,
+    )
+    return material
+
+
+@transaction.atomic
+def consume_material(material, *, actor, quantity_used):
+    """verified → consumed with the quantity actually used (at most what was dispensed).
+
+    A usage further from `quantity_required` than the tolerance is recorded all the same
+    (it happened) and opens a material_issue deviation for QA (21 CFR 211.192).
+    """
+    batch, material = _lock_batch_and_material(material)
+    transition = MATERIAL_WORKFLOW.check(material, "consume", actor)
+    _require_batch_status(batch, material, "consume", RECONCILING)
+    quantity_used = clean_material_quantity(quantity_used, field="quantity_used", allow_zero=True)
+    if quantity_used > material.quantity_dispensed:
+        raise ValidationError(
+            {
+                "quantity_used": [
+                    f"{quantity_used} {material.unit_of_measure} is more than the "
+                    f"{material.quantity_dispensed} {material.unit_of_measure} dispensed."
+                ]
+            }
+        )
+    material.status = transition.target
+    material.quantity_used = quantity_used
+    material.consumed_by = actor
+    material.consumed_at = timezone.now()
+    material.save(actor=actor, reason=f"Consumed {quantity_used} {material.unit_of_measure}")
+    tolerance = material_tolerance_percent()
+    difference = _usage_outside_tolerance(material, tolerance)
+    if difference is not None:
+        # has_deviations follows through the deviation's post_save signal.
+        open_batch_deviation(
+            batch,
+            actor=actor,
+            deviation_type=DeviationType.MATERIAL_ISSUE,
+            description=_usage_deviation_text(material, batch, difference, tolerance),
+            batch_material=material,
+        )
+    return material
+
+
+@transaction.atomic
+def return_material(material, *, actor, reason):
+    """dispensed|verified → returned: the material goes back unused, with the reason why."""
+    batch, material = _lock_batch_and_material(material)
+    transition = MATERIAL_WORKFLOW.check(material, "return", actor)
+    _require_batch_status(batch, material, "return", RETURNING)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["A returned material needs the reason why."]})
+    material.status = transition.target
+    material.returned_at = timezone.now()
+    material.return_reason = reason
+    material.save(actor=actor, reason=f"Returned: {reason}")
+    return material
