@@ -2,7 +2,7 @@ from capa import services
 from capa.filtersets import CAPAFilterSet
 from capa.models import CAPA, CAPAStatus
 from core.api.serializers import SignatureInputSerializer
-from core.api.viewsets import AuditedViewSet, RolePermission, record_action
+from core.api.viewsets import AuditedViewSet, record_action
 from core.exceptions import Conflict
 
 from .serializers import (
@@ -14,13 +14,6 @@ from .serializers import (
 )
 
 
-class KeptRecordPermission(RolePermission):
-    """CAPAs are never deleted: whoever may see one gets the viewset's 409 saying so,
-    instead of a bare 403."""
-
-    perms_map = {**RolePermission.perms_map, "DELETE": ["%(app_label)s.view_%(model_name)s"]}
-
-
 class CAPAViewSet(AuditedViewSet):
     """Corrective and preventive actions: opened by QA, started by their owner, checked for
     effectiveness, closed with a QA approver's signature."""
@@ -30,7 +23,6 @@ class CAPAViewSet(AuditedViewSet):
     serializer_class = CAPASerializer
     list_serializer_class = CAPAListSerializer
     filterset_class = CAPAFilterSet
-    permission_classes = [KeptRecordPermission]
     site_field = "site"
     search_fields = ["capa_id", "title"]
     ordering_fields = ["capa_id", "title", "status", "due_date", "created_at", "updated_at", "closed_at"]

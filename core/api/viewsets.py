@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from core.audit import history_entries
-from core.exceptions import Conflict, PreconditionFailed
+from core.exceptions import Conflict, NotPermitted, PreconditionFailed
 from core.models import canonical_json
 from core.scoping import visible_to
 from core.services import lock
@@ -55,7 +55,9 @@ class RolePermission(permissions.DjangoModelPermissions):
         "POST": ["%(app_label)s.add_%(model_name)s"],
         "PUT": ["%(app_label)s.change_%(model_name)s"],
         "PATCH": ["%(app_label)s.change_%(model_name)s"],
-        "DELETE": ["%(app_label)s.delete_%(model_name)s"],
+        # Whoever may see a record learns that a GMP record is kept (409); the delete
+        # permission itself is checked for drafts only (see perform_destroy).
+        "DELETE": ["%(app_label)s.view_%(model_name)s"],
     }
     crud_actions = {"list", "retrieve", "create", "update", "partial_update", "destroy", "history", "metadata"}
 
@@ -188,6 +190,9 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
                 current_status=status,
                 action="delete",
             )
+        delete_permission = f"{record._meta.app_label}.delete_{record._meta.model_name}"
+        if not self.request.user.has_perm(delete_permission):
+            raise NotPermitted("You do not have permission to delete this record.")
         record.delete(actor=self.request.user)
 
     def respond_with(self, record, status=200):

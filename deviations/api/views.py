@@ -1,5 +1,5 @@
 from core.api.serializers import SignatureInputSerializer
-from core.api.viewsets import AuditedViewSet, RolePermission, record_action
+from core.api.viewsets import AuditedViewSet, record_action
 from core.exceptions import Conflict
 from deviations import services
 from deviations.filtersets import DeviationFilterSet
@@ -14,13 +14,6 @@ from .serializers import (
 )
 
 
-class KeptRecordPermission(RolePermission):
-    """Deviations are never deleted: whoever may see one gets the viewset's 409 saying so,
-    instead of a bare 403."""
-
-    perms_map = {**RolePermission.perms_map, "DELETE": ["%(app_label)s.view_%(model_name)s"]}
-
-
 class DeviationViewSet(AuditedViewSet):
     """QMS deviations (21 CFR 211.192): reported, investigated, closed with a signature."""
 
@@ -29,7 +22,6 @@ class DeviationViewSet(AuditedViewSet):
     serializer_class = DeviationSerializer
     list_serializer_class = DeviationListSerializer
     filterset_class = DeviationFilterSet
-    permission_classes = [KeptRecordPermission]
     site_field = "site"
     search_fields = ["deviation_id", "title", "description"]
     ordering_fields = ["deviation_id", "title", "severity", "status", "created_at", "updated_at", "closed_at"]

@@ -114,3 +114,14 @@ def test_list_query_count_does_not_grow_with_rows(author, api_client_for, django
     DocumentFactory.create_batch(20)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(URL)
+
+
+def test_delete_of_a_kept_record_is_409_for_anyone_who_sees_it_and_403_on_drafts_without_permission(
+    qa_approver, operator, api_client_for
+):
+    from documents.services import make_document_effective
+
+    effective, draft = DocumentFactory(), DocumentFactory()
+    make_document_effective(effective, actor=qa_approver, password=PASSWORD)
+    assert api_client_for(operator).delete(f"{URL}{effective.pk}/").status_code == 409
+    assert api_client_for(operator).delete(f"{URL}{draft.pk}/").status_code == 403

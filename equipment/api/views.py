@@ -15,13 +15,6 @@ from .serializers import (
 )
 
 
-class KeptRecordPermission(RolePermission):
-    """Equipment is never deleted (its logs belong to executed batches): whoever may see
-    it gets the viewset's 409 explaining that, instead of a bare 403."""
-
-    perms_map = {**RolePermission.perms_map, "DELETE": ["%(app_label)s.view_%(model_name)s"]}
-
-
 class ReadOnlyLogPermission(RolePermission):
     """Logs are written only by the equipment actions: any write method here is a 405."""
 
@@ -37,7 +30,6 @@ class EquipmentViewSet(AuditedViewSet):
     serializer_class = EquipmentSerializer
     list_serializer_class = EquipmentListSerializer
     filterset_class = EquipmentFilterSet
-    permission_classes = [KeptRecordPermission]
     site_field = "site"
     search_fields = ["equipment_id", "name", "equipment_type"]
     ordering_fields = [
