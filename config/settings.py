@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "deviations",
     "capa",
     "batch_records",
+    "serials",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,8 @@ SPECTACULAR_SETTINGS = {
         "DeviationSeverityEnum": "deviations.models.DeviationSeverity",
         "DeviationStatusEnum": "deviations.models.DeviationStatus",
         "CAPAStatusEnum": "capa.models.CAPAStatus",
+        "SerialStatusEnum": "serials.choices.SerialStatus",
+        "SerialStepStateEnum": "serials.choices.SerialStepState",
     },
 }
 
