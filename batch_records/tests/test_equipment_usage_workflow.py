@@ -296,6 +296,20 @@ def test_verification_is_possible_while_the_batch_is_pending(make_batch, make_us
     assert (usage.calibration_verified, usage.cleaning_verified) == (True, True)
 
 
+@pytest.mark.parametrize("action", ["verify_calibration", "verify_cleaning"])
+def test_verification_refused_once_production_is_completed(
+    action, planned_usage, make_started_batch, operator, verifier, api_client_for
+):
+    batch = make_started_batch()
+    usage = planned_usage(batch=batch)
+    finish_production(batch, operator)
+    response = api_client_for(verifier).post(action_url(usage, action))
+    assert response.status_code == 409
+    assert (response.json()["batch_status"], response.json()["action"]) == ("completed", action)
+    usage.refresh_from_db()
+    assert (usage.calibration_verified, usage.cleaning_verified) == (False, False)
+
+
 # --- start_usage: allowed, and each gate on its own -----------------------------------
 
 
