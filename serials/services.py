@@ -193,9 +193,13 @@ def _where_now(following):
 
 
 @transaction.atomic
-def advance_serial(serial, *, actor, actual_values, password, comment="", username=None):
+def advance_serial(serial, *, actor, actual_values, password, step_number=None, comment="", username=None):
     """Perform the unit's current step: values typed and judged like a batch step's, signed
     "performed"; the unit moves to its next open step, or is completed after the last.
+
+    `step_number`, when given, is the step the operator means: if the unit is no longer
+    there (another tablet performed it meanwhile, or a request is replayed), it is a 409
+    rather than values recorded against the next step.
 
     A value out of spec is recorded as such and opens a parameter_excursion deviation on
     the batch (21 CFR 211.192); the unit goes on, and QA decides on it (scrap, release).
@@ -205,6 +209,13 @@ def advance_serial(serial, *, actor, actual_values, password, comment="", userna
     _require_batch_in_progress(batch, serial, "advance")
     current = serial.step_statuses.select_related("step").get(step_index=serial.current_step_index)
     step = current.step
+    if step_number is not None and step_number != step.step_number:
+        raise Conflict(
+            f"Cannot perform step {step_number} of {serial.serial_id}: the unit is at step {step.step_number}.",
+            current_status=serial.status,
+            current_step_number=step.step_number,
+            action="advance",
+        )
     values = clean_actual_values(step.required_data_fields, actual_values)
     excursions = evaluate_specifications(step.specifications, values)
     now = timezone.now()

@@ -144,6 +144,11 @@ class SerialAdvanceInputSerializer(SignatureInputSerializer):
         allow_empty=True,
         help_text='The values recorded for this unit at its current step, e.g. {"torque": 1.2}.',
     )
+    step_number = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The step these values are for; 409 if the unit is no longer at it (recommended).",
+    )
 
 
 class SerialAdvanceToStepInputSerializer(ReasonInputSerializer):

@@ -54,6 +54,27 @@ def test_operator_performs_the_current_step_signed_performed(serial, operator, a
     assert step_status(serial, 2).status == "in_progress"
 
 
+def test_advance_naming_a_step_the_unit_has_left_is_409(serial, operator, advance, api_client_for):
+    serial = advance(serial, operator)
+    client = api_client_for(operator)
+
+    replayed = client.post(
+        url(serial, "advance"),
+        {"actual_values": STEP_VALUES[1], "step_number": 1, "password": PASSWORD},
+        format="json",
+    )
+    current = client.post(
+        url(serial, "advance"),
+        {"actual_values": STEP_VALUES[2], "step_number": 2, "password": PASSWORD},
+        format="json",
+    )
+
+    assert replayed.status_code == 409
+    assert replayed.json()["current_step_number"] == 2
+    assert current.status_code == 200
+    assert current.json()["current_step_number"] == 3
+
+
 def test_advancing_past_the_last_step_completes_the_unit(serial, operator, advance):
     serial = advance(serial, operator, times=2)
     assert serial.status == "in_progress"
