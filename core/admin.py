@@ -11,6 +11,7 @@
 """
 
 import copy
+import functools
 import inspect
 import json
 import re
@@ -20,7 +21,7 @@ from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
@@ -270,7 +271,13 @@ class ServiceSavedFormMixin:
     request = None
 
     def _post_clean(self):
-        super()._post_clean()
+        # The service checks the record's constraints itself, with messages naming the
+        # field ("quantity_planned: must be greater than 0"), rather than the constraint.
+        self.instance.full_clean = functools.partial(self.instance.full_clean, validate_constraints=False)
+        try:
+            super()._post_clean()
+        finally:
+            del self.instance.full_clean
         if self.errors:
             return
         try:
@@ -405,7 +412,8 @@ class AuditedModelAdmin(SimpleHistoryAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # A user picks only among the sites and site-bound records they may see.
         related = db_field.related_model
-        if self.user_scoped and "queryset" not in kwargs and getattr(related, "site_lookup", None):
+        scoped = getattr(related, "site_lookup", None) or getattr(related, "product_line_lookup", None)
+        if self.user_scoped and "queryset" not in kwargs and scoped:
             kwargs["queryset"] = visible_to(related._default_manager.all(), request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -448,7 +456,17 @@ class AuditedModelAdmin(SimpleHistoryAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            response = self._changeform_view(request, object_id, form_url, extra_context)
+            if request.method == "POST" and not getattr(request, "_ebr_form_saved", False):
+                # A form shown again with errors keeps nothing, not even what a service
+                # did while the form was validated (an inline may have failed after it).
+                transaction.set_rollback(True)
+            return response
+
     def save_model(self, request, obj, form, change):
+        request._ebr_form_saved = True
         if isinstance(form, ServiceSavedFormMixin):
             return  # saved by the service while the form was validated
         obj.save(actor=request.user, reason="Changed in the admin" if change else "Created in the admin")

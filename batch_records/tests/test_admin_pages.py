@@ -146,9 +146,9 @@ def test_material_and_equipment_pages_load(batches, records_admin, admin_client_
     client = admin_client_for(records_admin)
     material = BatchMaterial.objects.filter(batch=batches[0]).first()
     usage = BatchEquipment.objects.filter(batch=batches[0]).get()
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         assert client.get(f"{ADMIN}/batchmaterial/{material.pk}/change/").status_code == 200
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         assert client.get(f"{ADMIN}/batchequipment/{usage.pk}/change/").status_code == 200
 
 
