@@ -21,8 +21,8 @@ _AUDIT_USERS = ("created_by", "updated_by")
 
 
 def _permission_allowing(*methods):
-    """Role permissions where any other write method is a 405 for everyone: these records
-    change only through their actions."""
+    """Role permissions where any other method is a 405 for everyone: these records change
+    only through their actions."""
     return type(
         "RolePermissionFor" + "".join(method.title() for method in methods),
         (RolePermission,),
@@ -30,7 +30,9 @@ def _permission_allowing(*methods):
     )
 
 
-_READ = ("GET", "HEAD", "OPTIONS")
+# DELETE stays routed: these GMP records are never deletable, and whoever may see one is
+# told so with a 409 (SPEC §5).
+_KEPT_RECORD_METHODS = ("GET", "HEAD", "OPTIONS", "DELETE")
 
 
 class BatchMaterialViewSet(AuditedViewSet):
@@ -63,8 +65,8 @@ class BatchMaterialViewSet(AuditedViewSet):
     ]
     site_field = "batch__site"
     # Materials come from the MBR snapshot and change only through their actions.
-    permission_classes = [_permission_allowing(*_READ)]
-    http_method_names = ["get", "post", "head", "options"]
+    permission_classes = [_permission_allowing(*_KEPT_RECORD_METHODS)]
+    http_method_names = ["get", "post", "delete", "head", "options"]
 
     def create(self, request, *args, **kwargs):
         raise MethodNotAllowed("POST", detail="Materials are created with their batch, from its bill of materials.")
@@ -123,8 +125,8 @@ class BatchEquipmentViewSet(AuditedViewSet):
     ]
     site_field = "batch__site"
     # The use log is written by its actions; an entry, once made, is kept.
-    permission_classes = [_permission_allowing(*_READ, "POST")]
-    http_method_names = ["get", "post", "head", "options"]
+    permission_classes = [_permission_allowing(*_KEPT_RECORD_METHODS, "POST")]
+    http_method_names = ["get", "post", "delete", "head", "options"]
 
     @extend_schema(
         request=BatchEquipmentCreateSerializer,

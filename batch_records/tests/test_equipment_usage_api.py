@@ -109,8 +109,8 @@ def test_batch_detail_nests_equipment_use_with_its_fields(
 # --- writes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["patch", "put", "delete"])
-def test_usages_cannot_be_edited_or_deleted(method, make_started_batch, operator, api_client_for):
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_usages_cannot_be_edited(method, make_started_batch, operator, api_client_for):
     usage = add_batch_equipment(make_started_batch(), actor=operator, equipment_name="Sieve")
     response = getattr(api_client_for(operator), method)(
         f"{USAGES}{usage.pk}/", {"equipment_name": "Other", "calibration_verified": True}, format="json"
@@ -118,6 +118,14 @@ def test_usages_cannot_be_edited_or_deleted(method, make_started_batch, operator
     assert response.status_code == 405
     usage.refresh_from_db()
     assert (usage.equipment_name, usage.calibration_verified) == ("Sieve", False)
+
+
+def test_usages_are_kept_delete_is_409(make_batch, operator, api_client_for):
+    usage = add_batch_equipment(make_batch(), actor=operator, equipment_name="Sieve")
+    response = api_client_for(operator).delete(f"{USAGES}{usage.pk}/")
+    assert response.status_code == 409
+    assert (response.json()["action"], response.json()["current_status"]) == ("delete", "not_started")
+    usage.refresh_from_db()
 
 
 def test_create_refuses_read_only_fields(make_started_batch, operator, api_client_for):

@@ -137,8 +137,8 @@ def test_materials_cannot_be_created_through_the_api(make_started_batch, verifie
     assert batch.materials.count() == 2
 
 
-@pytest.mark.parametrize("method", ["patch", "put", "delete"])
-def test_materials_cannot_be_edited_or_deleted(method, make_started_batch, operator, api_client_for):
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_materials_cannot_be_edited(method, make_started_batch, operator, api_client_for):
     material = make_started_batch().materials.get(material_code="API-001")
     response = getattr(api_client_for(operator), method)(
         f"{MATERIALS}{material.pk}/", {"quantity_required": "1", "lot_number": "X"}, format="json"
@@ -146,6 +146,16 @@ def test_materials_cannot_be_edited_or_deleted(method, make_started_batch, opera
     assert response.status_code == 405
     material.refresh_from_db()
     assert (material.quantity_required, material.lot_number) == (Decimal("50"), "")
+
+
+@pytest.mark.parametrize("persona", ["operator", "verifier", "records_admin"])
+def test_materials_are_kept_delete_is_409(persona, request, make_batch, api_client_for):
+    material = make_batch().materials.get(material_code="API-001")
+    response = api_client_for(request.getfixturevalue(persona)).delete(f"{MATERIALS}{material.pk}/")
+    assert response.status_code == 409
+    assert (response.json()["action"], response.json()["current_status"]) == ("delete", "pending")
+    assert "GMP records are kept" in response.json()["detail"]
+    assert material.batch.materials.filter(pk=material.pk).exists()
 
 
 # --- site scoping ----------------------------------------------------------------------
