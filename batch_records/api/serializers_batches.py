@@ -4,7 +4,7 @@ deviations. Output serializers show the record; input serializers describe actio
 
 from rest_framework import serializers
 
-from batch_records.choices import DeviationType
+from batch_records.choices import BatchStatus, DeviationType
 from batch_records.models import (
     BatchDeviation,
     BatchEquipment,
@@ -20,6 +20,7 @@ from batch_records.workflows import (
     MATERIAL_WORKFLOW,
     STEP_WORKFLOW,
 )
+from capa.models import CAPA
 from core.api.serializers import (
     ActionInputSerializer,
     AllowedActionsField,
@@ -27,12 +28,14 @@ from core.api.serializers import (
     SignatureInputSerializer,
     SignaturesField,
     SignedReasonInputSerializer,
+    username_field,
 )
+from deviations.models import Deviation
 from users.models import Site
 
 
 def _username(**kwargs):
-    return serializers.SlugRelatedField(slug_field="username", read_only=True, **kwargs)
+    return username_field(**kwargs)
 
 
 # --- nested children (read-only) -------------------------------------------------------
@@ -229,6 +232,37 @@ class BatchDeviationListSerializer(BatchDeviationSerializer):
         read_only_fields = fields
 
 
+class BatchDeviationUpdateSerializer(BatchDeviationSerializer):
+    """The investigation, written while the deviation is open or investigating (PATCH)."""
+
+    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+
+    class Meta(BatchDeviationSerializer.Meta):
+        fields = [*BatchDeviationSerializer.Meta.fields, "reason"]
+        read_only_fields = [
+            name
+            for name in fields
+            if name
+            not in ("impact_assessment", "immediate_action", "root_cause", "linked_deviation", "linked_capa", "reason")
+        ]
+
+
+class BatchDeviationResolveInputSerializer(SignatureInputSerializer):
+    """Resolve: the root cause found, optionally the impact and the QMS records linked."""
+
+    root_cause = serializers.CharField(help_text="The root cause found by the investigation (required).")
+    impact_assessment = serializers.CharField(required=False, allow_blank=True)
+    linked_deviation = serializers.PrimaryKeyRelatedField(
+        queryset=Deviation.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="A QMS deviation of the batch's site.",
+    )
+    linked_capa = serializers.PrimaryKeyRelatedField(
+        queryset=CAPA.objects.all(), required=False, allow_null=True, help_text="A CAPA of the batch's site."
+    )
+
+
 class BatchDeviationCreateSerializer(ActionInputSerializer):
     """An operator reports a deviation in a batch of their site."""
 
@@ -361,3 +395,28 @@ class StepCompleteInputSerializer(SignatureInputSerializer):
 
 class StepCorrectInputSerializer(SignedReasonInputSerializer):
     actual_values = _actual_values_field()
+
+
+# --- QA review -------------------------------------------------------------------------
+
+
+class ReviewItemSerializer(serializers.Serializer):
+    """One item of the review list or of the unmet release conditions."""
+
+    kind = serializers.CharField(help_text="What it is, e.g. deviation, step_skipped, invalid_signature.")
+    reference = serializers.CharField(help_text="The record concerned, e.g. BD-0003 or 'BR-0007 step 2'.")
+    status = serializers.CharField(allow_null=True, help_text="The status of that record.")
+    message = serializers.CharField()
+
+
+class BatchReviewSerializer(serializers.Serializer):
+    """Review by exception: what QA must look at, and what still forbids release."""
+
+    batch = serializers.IntegerField()
+    batch_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    review_by_exception = serializers.BooleanField(help_text="True only when `exceptions` is empty.")
+    exceptions = ReviewItemSerializer(many=True)
+    unmet_conditions = ReviewItemSerializer(many=True, help_text="Empty when the batch may be released.")
+    reviewed_by = serializers.CharField(allow_null=True)
+    reviewed_at = serializers.DateTimeField(allow_null=True)

@@ -1,12 +1,20 @@
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.response import Response
 
 from batch_records.choices import BatchStatus
 from batch_records.filtersets import BatchDeviationFilterSet, BatchRecordFilterSet, BatchStepFilterSet
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
 from batch_records.services import batches, deviations, steps
-from core.api.serializers import ActionInputSerializer, SignatureInputSerializer, SignedReasonInputSerializer
+from batch_records.services import review as review_services
+from core.api.serializers import (
+    ActionInputSerializer,
+    ReasonInputSerializer,
+    SignatureInputSerializer,
+    SignedReasonInputSerializer,
+)
 from core.api.viewsets import AuditedViewSet, idempotency_parameter, record_action
 from core.exceptions import Conflict
 from core.services import lock
@@ -15,20 +23,24 @@ from .serializers_batches import (
     BatchCompleteInputSerializer,
     BatchDeviationCreateSerializer,
     BatchDeviationListSerializer,
+    BatchDeviationResolveInputSerializer,
     BatchDeviationSerializer,
+    BatchDeviationUpdateSerializer,
     BatchRecordCreateSerializer,
     BatchRecordListSerializer,
     BatchRecordSerializer,
+    BatchReviewSerializer,
     BatchStepListSerializer,
     BatchStepSerializer,
     StepCompleteInputSerializer,
     StepCorrectInputSerializer,
 )
+from .views_export import BatchExportMixin
 
 _AUDIT_USERS = ("created_by", "updated_by")
 
 
-class BatchRecordViewSet(AuditedViewSet):
+class BatchRecordViewSet(BatchExportMixin, AuditedViewSet):
     """Batches: created from an approved MBR (a snapshot), started, completed; the detail
     nests steps, materials, equipment use, deviations and signatures."""
 
@@ -92,6 +104,7 @@ class BatchRecordViewSet(AuditedViewSet):
         return self.respond_with(batch, status=201)
 
     def check_editable(self, record):
+        batches.ensure_batch_open(record, "update")
         if record.status != BatchStatus.PENDING:
             raise Conflict(
                 f"Cannot edit {record.batch_id}: a batch can only be edited while pending, and it is "
@@ -102,6 +115,7 @@ class BatchRecordViewSet(AuditedViewSet):
 
     def perform_destroy(self, instance):
         record = lock(instance)
+        batches.ensure_batch_open(record, "delete")
         if record.deviations.exists():
             raise Conflict(
                 f"Cannot delete {record.batch_id}: deviations were reported on it, and its record is kept.",
@@ -120,6 +134,51 @@ class BatchRecordViewSet(AuditedViewSet):
         """in_progress → completed with the quantities produced and rejected. The yield is computed
         here (outside its limits it opens a process deviation); 409 with `open_steps` while steps remain."""
         return self.run_action(batches.complete_batch, BatchCompleteInputSerializer)
+
+    # --- QA review and disposition ------------------------------------------------------
+
+    @record_action(ActionInputSerializer)
+    def submit_for_review(self, request, pk=None):
+        """completed → under_review: the batch record goes to QA."""
+        return self.run_action(review_services.submit_batch_for_review, ActionInputSerializer)
+
+    @extend_schema(methods=["GET"], request=None, responses=BatchReviewSerializer)
+    @extend_schema(
+        methods=["POST"],
+        request=SignatureInputSerializer,
+        responses=BatchRecordSerializer,
+        parameters=[idempotency_parameter],
+    )
+    @action(detail=True, methods=["get", "post"])
+    def review(self, request, pk=None):
+        """GET: the review-by-exception list (`exceptions`; `review_by_exception` is true only when
+        it is empty) and the release conditions still unmet. POST (QA, batch under review): document
+        the review, signed "reviewed"; records `reviewed_by` and `reviewed_at`."""
+        if request.method == "POST":
+            return self.run_action(review_services.record_batch_review, SignatureInputSerializer)
+        batch = self.get_object()
+        return Response(BatchReviewSerializer(review_services.batch_review(batch)).data)
+
+    @record_action(SignatureInputSerializer)
+    def release(self, request, pk=None):
+        """under_review → released, signed "released" by a QA approver who had no hand in the batch's
+        execution (403 otherwise); 409 with every unmet condition in `unmet_conditions`."""
+        return self.run_action(review_services.release_batch, SignatureInputSerializer)
+
+    @record_action(SignedReasonInputSerializer)
+    def reject(self, request, pk=None):
+        """under_review|quarantined → rejected, with the `reason`, signed "rejected"."""
+        return self.run_action(review_services.reject_batch, SignedReasonInputSerializer)
+
+    @record_action(ReasonInputSerializer)
+    def quarantine(self, request, pk=None):
+        """in_progress|completed|under_review → quarantined, with the `reason`."""
+        return self.run_action(review_services.quarantine_batch, ReasonInputSerializer)
+
+    @record_action(ReasonInputSerializer)
+    def return_to_review(self, request, pk=None):
+        """quarantined → under_review, with the `reason`."""
+        return self.run_action(review_services.return_batch_to_review, ReasonInputSerializer)
 
 
 class BatchStepViewSet(AuditedViewSet):
@@ -168,7 +227,8 @@ class BatchStepViewSet(AuditedViewSet):
 
 
 class BatchDeviationViewSet(AuditedViewSet):
-    """Deviations in batches: reported by operators or opened by the system."""
+    """Deviations in batches: reported by operators or opened by the system; investigated,
+    resolved (root cause, signed) and closed by QA."""
 
     queryset = BatchDeviation.objects.select_related("batch", "batch_step", "resolved_by", "closed_by", *_AUDIT_USERS)
     detail_prefetch_related = ["signatures"]
@@ -178,7 +238,12 @@ class BatchDeviationViewSet(AuditedViewSet):
     search_fields = ["deviation_id", "description", "batch__batch_id", "batch__batch_number"]
     ordering_fields = ["deviation_id", "status", "deviation_type", "created_at", "updated_at"]
     site_field = "batch__site"
-    http_method_names = ["get", "post", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_serializer_class(self):
+        if self.action == "partial_update":
+            return BatchDeviationUpdateSerializer
+        return super().get_serializer_class()
 
     @extend_schema(
         request=BatchDeviationCreateSerializer,
@@ -192,3 +257,35 @@ class BatchDeviationViewSet(AuditedViewSet):
         data = dict(serializer.validated_data)
         deviation = deviations.open_batch_deviation(data.pop("batch"), actor=request.user, **data)
         return self.respond_with(deviation, status=201)
+
+    def perform_update(self, serializer):
+        """The investigation is written through its service: batch row locked first."""
+        _, record = deviations.lock_batch_and_deviation(serializer.instance)
+        self.check_if_match(record)
+        changes = dict(serializer.validated_data)
+        reason = changes.pop("reason", None)
+        serializer.instance = deviations.update_batch_deviation(
+            record, actor=self.request.user, reason=reason, **changes
+        )
+
+    def perform_destroy(self, instance):
+        batch, record = deviations.lock_batch_and_deviation(instance)
+        batches.ensure_batch_open(batch, "delete", record)
+        # No status is deletable: a reported deviation is a GMP record and is kept (409).
+        super().perform_destroy(record)
+
+    @record_action(ActionInputSerializer)
+    def investigate(self, request, pk=None):
+        """open → investigating (QA)."""
+        return self.run_action(deviations.investigate_batch_deviation, ActionInputSerializer)
+
+    @record_action(BatchDeviationResolveInputSerializer)
+    def resolve(self, request, pk=None):
+        """investigating → resolved with `root_cause` (required), optionally `impact_assessment`,
+        `linked_deviation`, `linked_capa` (of the batch's site); signed "resolved" by a QA approver."""
+        return self.run_action(deviations.resolve_batch_deviation, BatchDeviationResolveInputSerializer)
+
+    @record_action(SignatureInputSerializer)
+    def close(self, request, pk=None):
+        """resolved → closed by a QA approver, signed "closed"."""
+        return self.run_action(deviations.close_batch_deviation, SignatureInputSerializer)

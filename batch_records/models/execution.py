@@ -75,6 +75,9 @@ class BatchMaterial(SignableModel, AuditedModel):
 
     site_lookup = "batch__site"
 
+    # What the dispenser and the second-person verifier attest (21 CFR 211.101(c), (d)). The
+    # quantity used is recorded later by an unsigned action: covering it would void both
+    # signatures at every consumption.
     signed_fields = (
         "batch",
         "material_code",
@@ -82,7 +85,6 @@ class BatchMaterial(SignableModel, AuditedModel):
         "lot_number",
         "quantity_required",
         "quantity_dispensed",
-        "quantity_used",
         "unit_of_measure",
     )
 

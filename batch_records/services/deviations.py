@@ -1,13 +1,28 @@
 """Deviations in a batch (21 CFR 211.192): opened by hand or by the system when a
-recorded value, a yield or a material falls outside its limits."""
+recorded value, a yield or a material falls outside its limits; then investigated,
+resolved with a root cause and a QA signature, and closed by QA.
+
+Lock order: the batch row first, then the deviation (as everywhere in batch execution).
+"""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from batch_records.choices import BATCH_FINAL_STATUSES, DeviationType
-from batch_records.models import BatchDeviation
-from core.exceptions import Conflict
-from core.services import lock
+from batch_records.choices import BatchDeviationStatus, DeviationType
+from batch_records.models import BatchDeviation, BatchRecord
+from batch_records.workflows import BATCH_DEVIATION_WORKFLOW
+from core.exceptions import Conflict, NotPermitted
+from core.models import SignatureMeaning
+from core.services import lock, sign
+
+# A module import: batches.py opens deviations, and either module may load first.
+from . import batches
+
+# The investigation is written while the deviation is open or under investigation; once
+# resolved, its signature covers it and it no longer changes.
+EDITABLE_STATUSES = (BatchDeviationStatus.OPEN, BatchDeviationStatus.INVESTIGATING)
+EDITABLE_FIELDS = ("impact_assessment", "immediate_action", "root_cause", "linked_deviation", "linked_capa")
 
 
 @transaction.atomic
@@ -30,12 +45,7 @@ def open_batch_deviation(
     The batch row is locked first, as every batch execution service does.
     """
     batch = lock(batch)
-    if batch.status in BATCH_FINAL_STATUSES:
-        raise Conflict(
-            f"Cannot open a deviation on {batch.batch_id}: the batch is '{batch.status}' and its record is final.",
-            current_status=batch.status,
-            action="open_deviation",
-        )
+    batches.ensure_batch_open(batch, "open_deviation")
     errors = {}
     if deviation_type not in DeviationType.values:
         errors["deviation_type"] = [f"must be one of {', '.join(DeviationType.values)}"]
@@ -58,4 +68,118 @@ def open_batch_deviation(
     )
     # The batch's has_deviations / review_by_exception follow through the post_save signal.
     deviation.save(actor=actor, reason=f"Deviation opened on {batch.batch_id}")
+    return deviation
+
+
+def lock_batch_and_deviation(deviation):
+    """The deviation's batch and the deviation, locked in that order."""
+    batch = BatchRecord.objects.select_for_update().get(pk=deviation.batch_id)
+    return batch, lock(deviation)
+
+
+def _check_links(batch, *, linked_deviation=None, linked_capa=None):
+    """A batch deviation links only QMS records of the batch's own site (400 otherwise)."""
+    errors = {}
+    if linked_deviation is not None and linked_deviation.site_id != batch.site_id:
+        errors["linked_deviation"] = [
+            f"{linked_deviation.deviation_id} is a deviation of another site; link one of {batch.site.code}."
+        ]
+    if linked_capa is not None and linked_capa.site_id != batch.site_id:
+        errors["linked_capa"] = [f"{linked_capa.capa_id} is a CAPA of another site; link one of {batch.site.code}."]
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def update_batch_deviation(deviation, *, actor, reason=None, **changes):
+    """Write the investigation (impact, immediate action, root cause, links) while the
+    deviation is open or under investigation; 409 once it is resolved or closed."""
+    batch, deviation = lock_batch_and_deviation(deviation)
+    batches.ensure_batch_open(batch, "update", deviation)
+    if not actor.has_perm("batch_records.change_batchdeviation"):
+        raise NotPermitted("You do not have permission to change this record.")
+    if deviation.status not in EDITABLE_STATUSES:
+        raise Conflict(
+            f"Cannot edit {deviation.deviation_id}: it is '{deviation.status}', and a deviation can only be edited "
+            "while open or investigating.",
+            current_status=deviation.status,
+            action="update",
+        )
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    _check_links(batch, linked_deviation=changes.get("linked_deviation"), linked_capa=changes.get("linked_capa"))
+    for name, value in changes.items():
+        setattr(deviation, name, value)
+    deviation.save(actor=actor, reason=reason or "Investigation updated")
+    return deviation
+
+
+@transaction.atomic
+def investigate_batch_deviation(deviation, *, actor):
+    """open → investigating: QA takes up the deviation."""
+    batch, deviation = lock_batch_and_deviation(deviation)
+    batches.ensure_batch_open(batch, "investigate", deviation)
+    BATCH_DEVIATION_WORKFLOW.apply(deviation, "investigate", actor)
+    deviation.save(actor=actor, reason="Investigation started")
+    return deviation
+
+
+@transaction.atomic
+def resolve_batch_deviation(
+    deviation,
+    *,
+    actor,
+    root_cause,
+    password,
+    impact_assessment=None,
+    linked_deviation=None,
+    linked_capa=None,
+    comment="",
+    username=None,
+):
+    """investigating → resolved with the root cause (21 CFR 211.192: the investigation and its
+    conclusion are recorded), signed "resolved" by QA. Links given here replace the ones
+    recorded; impact_assessment, when given, too."""
+    batch, deviation = lock_batch_and_deviation(deviation)
+    batches.ensure_batch_open(batch, "resolve", deviation)
+    transition = BATCH_DEVIATION_WORKFLOW.apply(deviation, "resolve", actor)
+    root_cause = (root_cause or "").strip()
+    if not root_cause:
+        raise ValidationError({"root_cause": ["A deviation is resolved with its root cause."]})
+    _check_links(batch, linked_deviation=linked_deviation, linked_capa=linked_capa)
+    deviation.root_cause = root_cause
+    if impact_assessment is not None:
+        deviation.impact_assessment = impact_assessment.strip()
+    if linked_deviation is not None:
+        deviation.linked_deviation = linked_deviation
+    if linked_capa is not None:
+        deviation.linked_capa = linked_capa
+    deviation.status = transition.target
+    deviation.resolved_by = actor
+    deviation.resolution_date = timezone.now()
+    deviation.save(actor=actor, reason=comment or f"Resolved: {root_cause}")
+    sign(
+        deviation,
+        signer=actor,
+        password=password,
+        meaning=SignatureMeaning.RESOLVED,
+        comment=comment,
+        username=username,
+    )
+    return deviation
+
+
+@transaction.atomic
+def close_batch_deviation(deviation, *, actor, password, comment="", username=None):
+    """resolved → closed by QA, signed "closed"."""
+    batch, deviation = lock_batch_and_deviation(deviation)
+    batches.ensure_batch_open(batch, "close", deviation)
+    BATCH_DEVIATION_WORKFLOW.apply(deviation, "close", actor)
+    deviation.closed_by = actor
+    deviation.closed_at = timezone.now()
+    deviation.save(actor=actor, reason=comment or "Closed")
+    sign(
+        deviation, signer=actor, password=password, meaning=SignatureMeaning.CLOSED, comment=comment, username=username
+    )
     return deviation

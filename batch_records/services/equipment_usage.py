@@ -19,15 +19,19 @@ from core.services import lock
 from equipment.models import CleaningStatus, Equipment
 from equipment.services import mark_in_use, release_from_use, usability_problems
 
+from .batches import ensure_batch_open
+
 # Equipment is planned for and checked while the batch is pending or in production, and
 # used only in production.
 PREPARING = (BatchStatus.PENDING, BatchStatus.IN_PROGRESS)
 PRODUCING = (BatchStatus.IN_PROGRESS,)
 
 
-def _lock_batch_and_usage(usage):
+def _lock_batch_and_usage(usage, action):
     batch = BatchRecord.objects.select_for_update().get(pk=usage.batch_id)
-    return batch, lock(usage)
+    usage = lock(usage)
+    ensure_batch_open(batch, action, usage)
+    return batch, usage
 
 
 def _lock_equipment(usage):
@@ -109,6 +113,7 @@ def add_batch_equipment(batch, *, actor, equipment=None, equipment_name="", equi
     if not actor.has_perm("batch_records.add_batchequipment"):
         raise NotPermitted("You do not have permission to add equipment to a batch.")
     batch = lock(batch)
+    ensure_batch_open(batch, "add_equipment")
     _check_actor_site(batch, actor)
     if batch.status not in PREPARING:
         raise Conflict(
@@ -133,7 +138,7 @@ def add_batch_equipment(batch, *, actor, equipment=None, equipment_name="", equi
 def verify_calibration(usage, *, actor):
     """Record that `actor` checked the calibration status before use (21 CFR 211.68). With
     a registered equipment, its calibration must not be overdue."""
-    batch, usage = _lock_batch_and_usage(usage)
+    batch, usage = _lock_batch_and_usage(usage, "verify_calibration")
     EQUIPMENT_USAGE_WORKFLOW.check(usage, "verify_calibration", actor)
     _require_batch_status(batch, usage, "verify_calibration", PREPARING)
     equipment = _lock_equipment(usage)
@@ -157,7 +162,7 @@ def verify_calibration(usage, *, actor):
 def verify_cleaning(usage, *, actor):
     """Record that `actor` checked the equipment is clean before use (21 CFR 211.67). With
     a registered equipment, its last cleaning must still be valid."""
-    batch, usage = _lock_batch_and_usage(usage)
+    batch, usage = _lock_batch_and_usage(usage, "verify_cleaning")
     EQUIPMENT_USAGE_WORKFLOW.check(usage, "verify_cleaning", actor)
     _require_batch_status(batch, usage, "verify_cleaning", PREPARING)
     equipment = _lock_equipment(usage)
@@ -182,7 +187,7 @@ def start_usage(usage, *, actor):
     """not_started → in_use. Refused (409, every unmet condition in `problems`) unless the
     batch is in production, calibration and cleaning were verified for this use, and a
     registered equipment is available, in calibration and clean now; it is then in use."""
-    batch, usage = _lock_batch_and_usage(usage)
+    batch, usage = _lock_batch_and_usage(usage, "start_usage")
     transition = EQUIPMENT_USAGE_WORKFLOW.check(usage, "start_usage", actor)
     problems = []
     if batch.status not in PRODUCING:
@@ -218,7 +223,7 @@ def end_usage(usage, *, actor):
     """in_use → ended. A registered equipment is available again and dirty until its next
     cleaning (21 CFR 211.67(b)). Possible whatever the batch's status, so that a batch
     stopped in quarantine or rejected never keeps equipment blocked."""
-    batch, usage = _lock_batch_and_usage(usage)
+    batch, usage = _lock_batch_and_usage(usage, "end_usage")
     transition = EQUIPMENT_USAGE_WORKFLOW.check(usage, "end_usage", actor)
     equipment = _lock_equipment(usage)
     usage.status = transition.target

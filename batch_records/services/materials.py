@@ -22,7 +22,7 @@ from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
 
-from .batches import MATERIAL_LIMIT, MATERIAL_PLACES
+from .batches import MATERIAL_LIMIT, MATERIAL_PLACES, ensure_batch_open
 from .deviations import open_batch_deviation
 
 # Material is dispensed while the batch is in production. Verification, consumption and
@@ -48,9 +48,11 @@ def material_tolerance_percent():
     return tolerance
 
 
-def _lock_batch_and_material(material):
+def _lock_batch_and_material(material, action):
     batch = BatchRecord.objects.select_for_update().get(pk=material.batch_id)
-    return batch, lock(material)
+    material = lock(material)
+    ensure_batch_open(batch, action, material)
+    return batch, material
 
 
 def _label(material, batch):
@@ -112,7 +114,7 @@ def _usage_deviation_text(material, batch, difference, tolerance):
 def dispense_material(material, *, actor, lot_number, quantity, password, comment="", username=None):
     """pending → dispensed: `actor` weighs out `quantity` of lot `lot_number` for the
     batch and signs "dispensed" (21 CFR 211.101(c))."""
-    batch, material = _lock_batch_and_material(material)
+    batch, material = _lock_batch_and_material(material, "dispense")
     transition = MATERIAL_WORKFLOW.check(material, "dispense", actor)
     _require_batch_status(batch, material, "dispense", DISPENSING)
     lot_number = (lot_number or "").strip()
@@ -149,7 +151,7 @@ def dispense_material(material, *, actor, lot_number, quantity, password, commen
 def verify_material(material, *, actor, password, comment="", username=None):
     """dispensed → verified by a second person, who checks the material, lot and quantity
     dispensed and signs "verified"."""
-    batch, material = _lock_batch_and_material(material)
+    batch, material = _lock_batch_and_material(material, "verify")
     transition = MATERIAL_WORKFLOW.check(material, "verify", actor)
     _require_batch_status(batch, material, "verify", RECONCILING)
     # 21 CFR 211.101(d): each component dispensed is verified by a second person.
@@ -179,7 +181,7 @@ def consume_material(material, *, actor, quantity_used):
     A usage further from `quantity_required` than the tolerance is recorded all the same
     (it happened) and opens a material_issue deviation for QA (21 CFR 211.192).
     """
-    batch, material = _lock_batch_and_material(material)
+    batch, material = _lock_batch_and_material(material, "consume")
     transition = MATERIAL_WORKFLOW.check(material, "consume", actor)
     _require_batch_status(batch, material, "consume", RECONCILING)
     quantity_used = clean_material_quantity(quantity_used, field="quantity_used", allow_zero=True)
@@ -214,7 +216,7 @@ def consume_material(material, *, actor, quantity_used):
 @transaction.atomic
 def return_material(material, *, actor, reason):
     """dispensed|verified → returned: the material goes back unused, with the reason why."""
-    batch, material = _lock_batch_and_material(material)
+    batch, material = _lock_batch_and_material(material, "return")
     transition = MATERIAL_WORKFLOW.check(material, "return", actor)
     _require_batch_status(batch, material, "return", RETURNING)
     reason = (reason or "").strip()

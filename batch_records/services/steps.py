@@ -18,7 +18,7 @@ from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
 
-from .batches import refresh_batch_flags
+from .batches import ensure_batch_open, refresh_batch_flags
 from .deviations import open_batch_deviation
 
 # Steps are executed while the batch is in production; recorded values may still be
@@ -27,9 +27,11 @@ EXECUTING = (BatchStatus.IN_PROGRESS,)
 CORRECTABLE = (BatchStatus.IN_PROGRESS, BatchStatus.COMPLETED)
 
 
-def _lock_batch_and_step(step):
+def _lock_batch_and_step(step, action):
     batch = BatchRecord.objects.select_for_update().get(pk=step.batch_id)
-    return batch, lock(step)
+    step = lock(step)
+    ensure_batch_open(batch, action, step)
+    return batch, step
 
 
 def _label(step, batch):
@@ -68,7 +70,7 @@ def _evaluate(step, actual_values):
 def start_step(step, *, actor):
     """pending → in_progress, in step-number order: every lower step must be completed,
     deviated or skipped first."""
-    batch, step = _lock_batch_and_step(step)
+    batch, step = _lock_batch_and_step(step, "start")
     transition = STEP_WORKFLOW.check(step, "start", actor)
     _require_batch_status(batch, step, "start", EXECUTING)
     blocking = list(
@@ -96,7 +98,7 @@ def start_step(step, *, actor):
 def complete_step(step, *, actor, actual_values, password, comment="", username=None):
     """in_progress → completed (or deviated when out of spec), signed "performed" by the
     operator who records the values. An excursion opens a parameter_excursion deviation."""
-    batch, step = _lock_batch_and_step(step)
+    batch, step = _lock_batch_and_step(step, "complete")
     # The target is decided by the specifications: completed, or deviated.
     STEP_WORKFLOW.check(step, "complete", actor)
     _require_batch_status(batch, step, "complete", EXECUTING)
@@ -127,7 +129,7 @@ def complete_step(step, *, actor, actual_values, password, comment="", username=
 def verify_step(step, *, actor, password, comment="", username=None):
     """Second-person verification (21 CFR 211.188(b)(11)) of a completed or deviated step
     that requires it, signed "verified" by someone who did not record its values."""
-    batch, step = _lock_batch_and_step(step)
+    batch, step = _lock_batch_and_step(step, "verify")
     STEP_WORKFLOW.apply(step, "verify", actor)
     _require_batch_status(batch, step, "verify", CORRECTABLE)
     if not step.requires_verification:
@@ -163,7 +165,7 @@ def verify_step(step, *, actor, password, comment="", username=None):
 def skip_step(step, *, actor, reason, password, comment="", username=None):
     """pending → skipped, with a reason and a signature "skipped"; the batch can then no
     longer be reviewed by exception."""
-    batch, step = _lock_batch_and_step(step)
+    batch, step = _lock_batch_and_step(step, "skip")
     transition = STEP_WORKFLOW.check(step, "skip", actor)
     _require_batch_status(batch, step, "skip", EXECUTING)
     if not (reason or "").strip():
@@ -193,7 +195,7 @@ def correct_step(step, *, actor, actual_values, reason, password, comment="", us
     newly out of spec opens a parameter_excursion deviation; a deviation already opened stays
     open for QA whatever the correction.
     """
-    batch, step = _lock_batch_and_step(step)
+    batch, step = _lock_batch_and_step(step, "correct")
     STEP_WORKFLOW.apply(step, "correct", actor)
     _require_batch_status(batch, step, "correct", CORRECTABLE)
     if not (reason or "").strip():
