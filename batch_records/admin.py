@@ -28,9 +28,11 @@ from .choices import BatchStatus, MBRStatus
 from .models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep, MasterBatchRecord
 from .services import batches as batch_services
 from .services import deviations as deviation_services
+from .services import equipment_usage as usage_services
+from .services import materials as material_services
 from .services import mbr as mbr_services
 from .services import steps as step_services
-from .workflows import BATCH_WORKFLOW, MBR_WORKFLOW, STEP_WORKFLOW
+from .workflows import BATCH_WORKFLOW, EQUIPMENT_USAGE_WORKFLOW, MATERIAL_WORKFLOW, MBR_WORKFLOW, STEP_WORKFLOW
 
 # A batch's content that may still change while it is pending (as through the API).
 BATCH_EDITABLE_FIELDS = ("lot_number", "production_line")
@@ -669,7 +671,7 @@ class BatchDeviationAdmin(BatchChildAdmin):
     )
 
     def has_add_permission(self, request):
-        return super(BatchChildAdmin, self).has_add_permission(request)
+        return AuditedModelAdmin.has_add_permission(self, request)
 
     def uses_service_save(self, request, obj):
         return obj is None  # reported through the service, as through the API
@@ -807,7 +809,29 @@ class BatchMaterialAdmin(BatchChildAdmin):
         ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
     )
     readonly_fields = ("batch_link", "deviations_link", "status_badge")
-    actions = []
+    actions = [
+        transition_admin_action(
+            MATERIAL_WORKFLOW,
+            "dispense",
+            material_services.dispense_material,
+            description="Dispense",
+            fields={
+                "lot_number": forms.CharField(max_length=50, label="Lot number"),
+                "quantity": forms.DecimalField(min_value=0, max_digits=16, decimal_places=4),
+            },
+        ),
+        transition_admin_action(
+            MATERIAL_WORKFLOW, "verify", material_services.verify_material, description="Verify (second person)"
+        ),
+        transition_admin_action(
+            MATERIAL_WORKFLOW,
+            "consume",
+            material_services.consume_material,
+            description="Record consumption",
+            fields={"quantity_used": forms.DecimalField(min_value=0, max_digits=16, decimal_places=4)},
+        ),
+        transition_admin_action(MATERIAL_WORKFLOW, "return", material_services.return_material, description="Return"),
+    ]
 
     @admin.display(description="material", ordering="material_code")
     def material_label(self, obj):
@@ -865,7 +889,56 @@ class BatchEquipmentAdmin(BatchChildAdmin):
         ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
     )
     readonly_fields = ("batch_link", "equipment_link", "status_badge")
-    actions = []
+    autocomplete_fields = ("batch", "equipment")
+    actions = [
+        transition_admin_action(
+            EQUIPMENT_USAGE_WORKFLOW,
+            "verify_calibration",
+            usage_services.verify_calibration,
+            description="Verify calibration",
+        ),
+        transition_admin_action(
+            EQUIPMENT_USAGE_WORKFLOW, "verify_cleaning", usage_services.verify_cleaning, description="Verify cleaning"
+        ),
+        transition_admin_action(
+            EQUIPMENT_USAGE_WORKFLOW, "start_usage", usage_services.start_usage, description="Start usage"
+        ),
+        transition_admin_action(
+            EQUIPMENT_USAGE_WORKFLOW, "end_usage", usage_services.end_usage, description="End usage"
+        ),
+    ]
+
+    def has_add_permission(self, request):
+        return AuditedModelAdmin.has_add_permission(self, request)
+
+    def uses_service_save(self, request, obj):
+        return obj is None  # logged through the service, which checks the equipment's site
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (
+                    "Log equipment for a batch",
+                    {
+                        "fields": ("batch", "equipment", "equipment_name", "equipment_id_manual"),
+                        "description": "Pick registered equipment, or name equipment that is not registered.",
+                    },
+                )
+            ]
+        return super().get_fieldsets(request, obj)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_with_service(self, request, form, change):
+        data = form.cleaned_data
+        return usage_services.add_batch_equipment(
+            data["batch"],
+            actor=request.user,
+            equipment=data.get("equipment"),
+            equipment_name=data.get("equipment_name") or "",
+            equipment_id_manual=data.get("equipment_id_manual") or "",
+        )
 
     @admin.display(description="usage", ordering="id")
     def usage_label(self, obj):

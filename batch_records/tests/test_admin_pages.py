@@ -5,6 +5,7 @@ import pytest
 
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchStep
 from batch_records.services.deviations import open_batch_deviation
+from batch_records.services.equipment_usage import add_batch_equipment
 from batch_records.services.steps import complete_step, start_step
 from users.tests.factories import PASSWORD
 
@@ -27,7 +28,7 @@ def batches(make_approved_mbr, make_started_batch, operator):
         open_batch_deviation(
             batch, actor=operator, deviation_type="process_deviation", description="Late start", batch_step=step
         )
-        BatchEquipment(batch=batch, equipment_name="Blender V-200").save(actor=operator)
+        add_batch_equipment(batch, actor=operator, equipment_name="Blender V-200")
         made.append(batch)
     return made
 
@@ -68,7 +69,7 @@ def test_batch_page_shows_its_steps_materials_equipment_and_deviations(
 ):
     batch = batches[0]
     client = admin_client_for(records_admin)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         page = client.get(f"{ADMIN}/batchrecord/{batch.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
