@@ -1,5 +1,723 @@
-"""Demo batches for `seed_demo --batches N` (filled in once batch execution exists)."""
+"""Demo batches for `seed_demo --batches N`: an oral-solid-dose plant at work.
+
+Everything is made through the business services, as the users of each role would do it
+through the API: authors write master batch records and QA approves them; supervisors plan
+batches; operators execute steps, dispense and consume materials and use equipment;
+supervisors verify; QA investigates and resolves deviations, reviews, releases, rejects and
+quarantines. Every signature is a real one (password re-checked by `core.services.sign`),
+given only by someone separation of duties allows. The result is a set of batches in
+every status with signatures, deviations and a full audit trail.
+
+Nothing here writes a status or a history row by hand.
+"""
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.utils import timezone
+
+from batch_records.choices import BatchDeviationStatus, BatchStatus, EquipmentUsageStatus, MBRStatus, StepStatus
+from batch_records.models import BatchRecord, MasterBatchRecord
+from batch_records.services import batches as batch_services
+from batch_records.services import deviations as deviation_services
+from batch_records.services import equipment_usage as usage_services
+from batch_records.services import materials as material_services
+from batch_records.services import mbr as mbr_services
+from batch_records.services import review as review_services
+from batch_records.services import steps as step_services
+from equipment import services as equipment_services
+from equipment.models import Equipment, EquipmentStatus, RecordResult
+from users.roles import AUTHOR, OPERATOR, QA_APPROVER, QA_REVIEWER, RECORDS_ADMIN, VERIFIER
+
+# The order statuses are handed out in: a handful of batches shows the most useful ones
+# first (a released record, one to execute, one to review, one to start...).
+STATUS_PRIORITY = (
+    BatchStatus.RELEASED,
+    BatchStatus.IN_PROGRESS,
+    BatchStatus.UNDER_REVIEW,
+    BatchStatus.PENDING,
+    BatchStatus.REJECTED,
+    BatchStatus.QUARANTINED,
+    BatchStatus.COMPLETED,
+)
+# Past the first seven, a plant's mix: most batches released, some in each other state.
+STATUS_PATTERN = (
+    [BatchStatus.RELEASED] * 9
+    + [BatchStatus.UNDER_REVIEW] * 3
+    + [BatchStatus.IN_PROGRESS] * 2
+    + [BatchStatus.PENDING] * 2
+    + [BatchStatus.COMPLETED] * 2
+    + [BatchStatus.REJECTED, BatchStatus.QUARANTINED]
+)
+
+QUANTITY_PLANNED = Decimal("200000")  # tablets per batch
+# Dispensing overage: a little more than required is weighed out; the rest goes back.
+DISPENSE_OVERAGE = Decimal("1.01")
+MATERIAL_PLACES = Decimal("0.0001")
 
 
-def create_demo_batches(count, *, site, product_line):
-    return []
+# --- signing in the seeding process ------------------------------------------------------
+
+
+class SeedingArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2, with each (password, hash) pair verified once per process.
+
+    Used only by `seed_demo --fast-passwords`, in its own process: every demo user's
+    password is still checked against its real Argon2 hash, but the answer for the same
+    password and hash is reused instead of spending ~0.1–0.3 s of Argon2 on every one of
+    thousands of signatures. Stored hashes are plain Argon2, so logins and the server are
+    unaffected.
+    """
+
+    _verified = {}
+
+    def verify(self, password, encoded):
+        key = (password, encoded)
+        if key not in self._verified:
+            self._verified[key] = super().verify(password, encoded)
+        return self._verified[key]
+
+
+# --- what the plant makes ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Product:
+    code: str
+    name: str
+    title: str
+    bill_of_materials: tuple
+
+
+PRODUCTS = (
+    Product(
+        "PCM-500",
+        "Paracetamol 500 mg tablets",
+        "Paracetamol 500 mg tablets — wet granulation, compression",
+        (
+            ("API-PCM", "Paracetamol Ph. Eur.", "0.000500", "kg"),
+            ("EXC-MCC", "Microcrystalline cellulose PH101", "0.000060", "kg"),
+            ("EXC-PVP", "Povidone K30", "0.000015", "kg"),
+            ("EXC-MGS", "Magnesium stearate", "0.000005", "kg"),
+        ),
+    ),
+    Product(
+        "IBU-200",
+        "Ibuprofen 200 mg film-coated tablets",
+        "Ibuprofen 200 mg film-coated tablets — granulation, compression, coating",
+        (
+            ("API-IBU", "Ibuprofen 50 µm", "0.000200", "kg"),
+            ("EXC-LAC", "Lactose monohydrate", "0.000080", "kg"),
+            ("EXC-CCS", "Croscarmellose sodium", "0.000012", "kg"),
+            ("COA-OPD", "Film coating system, white", "0.000009", "kg"),
+        ),
+    ),
+    Product(
+        "MET-850",
+        "Metformin hydrochloride 850 mg tablets",
+        "Metformin HCl 850 mg tablets — high-shear granulation, compression",
+        (
+            ("API-MET", "Metformin hydrochloride", "0.000850", "kg"),
+            ("EXC-HPC", "Hydroxypropyl cellulose", "0.000030", "kg"),
+            ("EXC-MGS", "Magnesium stearate", "0.000006", "kg"),
+        ),
+    ),
+    Product(
+        "AML-005",
+        "Amlodipine 5 mg tablets",
+        "Amlodipine 5 mg tablets — direct compression, blister packaging",
+        (
+            ("API-AML", "Amlodipine besylate", "0.000007", "kg"),
+            ("EXC-MCC", "Microcrystalline cellulose PH102", "0.000120", "kg"),
+            ("EXC-DCP", "Dibasic calcium phosphate", "0.000060", "kg"),
+            ("EXC-SSG", "Sodium starch glycolate", "0.000004", "kg"),
+            ("EXC-MGS", "Magnesium stearate", "0.000001", "kg"),
+        ),
+    ),
+)
+
+
+def _json_number(text):
+    """A limit as the JSON number an author would type (5.4, 12)."""
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(text)
+
+
+def _number(name, unit, low=None, high=None):
+    field = {"name": name, "type": "number", "unit": unit}
+    limits = {}
+    if low is not None:
+        limits["min"] = _json_number(low)
+    if high is not None:
+        limits["max"] = _json_number(high)
+    return field, limits
+
+
+def _boolean(name):
+    return {"name": name, "type": "boolean"}, None
+
+
+def _text(name):
+    return {"name": name, "type": "text"}, None
+
+
+# (instruction, data fields, requires second-person verification)
+OPENING_STEPS = (
+    (
+        "Line clearance: confirm the room and equipment are free of the previous product.",
+        [_boolean("line_clear")],
+        True,
+    ),
+    (
+        "Record the room conditions before processing.",
+        [_number("room_temperature", "°C", "18", "25"), _number("relative_humidity", "%", "30", "60")],
+        False,
+    ),
+    ("Check the dispensed materials against the bill of materials.", [_boolean("materials_match_bom")], True),
+    (
+        "Charge the API and intragranular excipients into the high-shear granulator; dry-mix.",
+        [_number("dry_mix_time", "min", "4", "6"), _number("impeller_speed", "rpm", "150", "250")],
+        False,
+    ),
+    ("Add the binder solution at a constant rate.", [_number("binder_addition_time", "min", "3", "6")], True),
+    ("Wet-mass until the granule end point.", [_number("wet_mass_time", "min", "2", "4")], False),
+    (
+        "Dry the granules in the fluid-bed dryer.",
+        [_number("inlet_temperature", "°C", "55", "65"), _number("loss_on_drying", "%", "1.0", "2.5")],
+        True,
+    ),
+    (
+        "Mill the dried granules through the conical mill.",
+        [_text("screen_size"), _number("mill_speed", "rpm", "800", "1200")],
+        False,
+    ),
+    ("Blend with the extragranular excipients.", [_number("blend_time", "min", "9", "11")], False),
+    ("Add the lubricant and blend.", [_number("lubrication_time", "min", "2", "4")], True),
+    (
+        "Set up the tablet press; record the start-up tablet weight.",
+        [_number("tablet_weight", "mg", "495", "505")],
+        True,
+    ),
+)
+IN_PROCESS_CHECK = (
+    "In-process control during compression, sample {sample}: weigh 10 tablets, measure hardness and thickness.",
+    [
+        _number("tablet_weight", "mg", "495", "505"),
+        _number("hardness", "kP", "8", "12"),
+        _number("thickness", "mm", "5.4", "5.8"),
+    ],
+    False,
+)
+CLOSING_STEPS = (
+    ("Friability test on 20 tablets.", [_number("friability", "%", None, "1.0")], False),
+    ("Disintegration test on 6 tablets.", [_number("disintegration_time", "min", None, "15")], False),
+    ("Reconcile the compressed tablets.", [_number("tablets_compressed", "tablets"), _text("remarks")], True),
+    ("Visual inspection of a 200-tablet sample.", [_number("defects_found", "tablets", None, "2")], False),
+    ("Transfer the bulk to labelled containers; record container count.", [_number("containers", "pcs")], False),
+    ("Clean the tablet press and record the cleaning.", [_boolean("press_cleaned"), _text("remarks")], True),
+    ("Line clearance after processing.", [_boolean("line_clear")], True),
+)
+
+
+def instruction_templates(steps):
+    """`steps` instruction templates: the opening and closing of the process around as many
+    in-process controls as it takes (fewer steps keep an even selection of the fixed ones)."""
+    fixed = len(OPENING_STEPS) + len(CLOSING_STEPS)
+    if steps <= fixed:
+        chosen = [*OPENING_STEPS, *CLOSING_STEPS]
+        return [chosen[round(index * (fixed - 1) / max(steps - 1, 1))] for index in range(steps)]
+    checks = steps - fixed
+    middle = []
+    for sample in range(1, checks + 1):
+        text, fields, verified = IN_PROCESS_CHECK
+        middle.append((text.format(sample=f"{sample} of {checks}"), fields, verified))
+    return [*OPENING_STEPS, *middle, *CLOSING_STEPS]
+
+
+def manufacturing_instructions(steps):
+    instructions = []
+    for number, (text, fields, verified) in enumerate(instruction_templates(steps), start=1):
+        specifications = {field["name"]: limits for field, limits in fields if limits}
+        instructions.append(
+            {
+                "step_number": number,
+                "instruction_text": text,
+                "required_data_fields": [field for field, _ in fields],
+                "specifications": specifications,
+                "requires_verification": verified,
+            }
+        )
+    return instructions
+
+
+def mbr_sizes(count, steps_min, steps_max):
+    """`count` step counts from `steps_min` to `steps_max`, evenly spread on a log scale."""
+    if count == 1 or steps_min == steps_max:
+        return [steps_max] * count
+    ratio = (steps_max / steps_min) ** (1 / (count - 1))
+    return [round(steps_min * ratio**index) for index in range(count)]
+
+
+def status_plan(count):
+    """The status each of `count` demo batches ends in: every status once as soon as there
+    are seven, then a realistic mix."""
+    plan = list(STATUS_PRIORITY[:count])
+    pattern = STATUS_PATTERN
+    plan.extend(pattern[index % len(pattern)] for index in range(count - len(plan)))
+    return plan
+
+
+# --- the demo ----------------------------------------------------------------------------
+
+
+class DemoPlant:
+    """The people, master batch records and equipment of the demo site, and the making of
+    batches with them. `personas` maps each role to its demo user; `password_for(user)` is
+    the password that user signs with."""
+
+    def __init__(self, *, site, product_line, personas, password_for, steps_min=20, steps_max=200, seed=2026):
+        self.site = site
+        self.product_line = product_line
+        self.people = personas
+        self.password_for = password_for
+        self.steps_min = steps_min
+        self.steps_max = steps_max
+        self.random = random.Random(seed)  # noqa: S311 — demo values, not secrets
+        self.mbrs = []
+        self.equipment = []
+
+    # people
+
+    def who(self, role):
+        return self.people[role]
+
+    def signed(self, role):
+        """Keyword arguments for a service signed by the user of `role`."""
+        user = self.people[role]
+        return {"actor": user, "password": self.password_for(user)}
+
+    # master data
+
+    def prepare(self):
+        self.mbrs = [self._approved_mbr(product, steps) for product, steps in self._catalogue()]
+        self.equipment = self._equipment()
+        return self
+
+    def _catalogue(self):
+        sizes = mbr_sizes(len(PRODUCTS), self.steps_min, self.steps_max)
+        return list(zip(PRODUCTS, sizes, strict=True))
+
+    def _approved_mbr(self, product, steps):
+        """The approved MBR of `product` with `steps` instructions: the one in effect when it
+        already has that many, else a new version (the old one is superseded), else a first one."""
+        author, approver = self.who(AUTHOR), self.signed(QA_APPROVER)
+        instructions = manufacturing_instructions(steps)
+        current = (
+            MasterBatchRecord.objects.filter(product_code=product.code, status=MBRStatus.APPROVED)
+            .order_by("-version")
+            .first()
+        )
+        if current is not None and len(current.manufacturing_instructions) == steps:
+            return current
+        content = {
+            "title": product.title,
+            "product_name": product.name,
+            "bill_of_materials": [
+                {"material_code": code, "material_name": name, "quantity_per_unit": quantity, "unit_of_measure": unit}
+                for code, name, quantity, unit in product.bill_of_materials
+            ],
+            "manufacturing_instructions": instructions,
+            "quality_specifications": [
+                {"parameter": "assay", "min": 95, "max": 105, "unit": "%"},
+                {"parameter": "dissolution (30 min)", "min": 80, "unit": "%"},
+                {"parameter": "uniformity of dosage units (AV)", "max": 15},
+            ],
+            "product_line": self.product_line,
+            "yield_limit_min": Decimal("95.00"),
+            "yield_limit_max": Decimal("101.00"),
+        }
+        if current is None:
+            draft = mbr_services.create_mbr(actor=author, product_code=product.code, **content)
+        else:
+            draft = MasterBatchRecord.objects.filter(
+                product_code=product.code, status__in=mbr_services.OPEN_STATUSES
+            ).first() or mbr_services.create_new_mbr_version(current, actor=author)
+            if draft.status == MBRStatus.IN_REVIEW:
+                draft = mbr_services.return_mbr_to_draft(draft, actor=self.who(QA_REVIEWER), reason="Demo: rework")
+            draft = mbr_services.update_mbr(
+                draft,
+                actor=author,
+                reason=f"Process revised: {steps} instructions",
+                manufacturing_instructions=instructions,
+            )
+        draft = mbr_services.submit_mbr(draft, actor=author)
+        return mbr_services.approve_mbr(draft, comment="Approved for production", **approver)
+
+    def _equipment(self):
+        """The registered equipment of the site, calibrated; registered on first use."""
+        admin, supervisor = self.who(RECORDS_ADMIN), self.who(VERIFIER)
+        wanted = (
+            ("High-shear granulator 300 L", "Granulator"),
+            ("Fluid-bed dryer FBD-200", "Dryer"),
+            ("Bin blender 1000 L", "Blender"),
+            ("Rotary tablet press 36 stations", "Tablet press"),
+            ("Analytical balance 220 g", "Balance"),
+        )
+        registered = {item.name: item for item in Equipment.objects.filter(site=self.site)}
+        result = []
+        for name, kind in wanted:
+            item = registered.get(name)
+            if item is None:
+                item = Equipment(name=name, equipment_type=kind, site=self.site)
+                item.save(actor=admin, reason="Registered for the demo plant")
+            if item.calibration_overdue() and item.status != EquipmentStatus.IN_USE:
+                item = equipment_services.record_calibration(
+                    item,
+                    actor=supervisor,
+                    result=RecordResult.PASS,
+                    next_due_date=timezone.localdate() + timedelta(days=365),
+                    certificate=f"CAL-{item.equipment_id}-{timezone.localdate():%Y}",
+                )
+            result.append(item)
+        return result
+
+    # batches
+
+    def batch_numbers(self, product_code):
+        """A generator of free batch numbers for `product_code` (e.g. PCM500-26-0007)."""
+        prefix = f"{product_code.replace('-', '')}-{timezone.localdate():%y}-"
+        taken = set(BatchRecord.objects.filter(batch_number__startswith=prefix).values_list("batch_number", flat=True))
+        sequence = 0
+        while True:
+            sequence += 1
+            number = f"{prefix}{sequence:04d}"
+            if number not in taken:
+                yield number
+
+    def make_batches(self, count, *, progress=None):
+        plan = status_plan(count)
+        numbers = {mbr.product_code: self.batch_numbers(mbr.product_code) for mbr in self.mbrs}
+        # Executed batches cycle over the processes; a short demo executes the smaller ones
+        # and plans a batch of the largest.
+        by_size = sorted(self.mbrs, key=lambda mbr: len(mbr.manufacturing_instructions))
+        made = []
+        for index, status in enumerate(plan):
+            if count <= len(STATUS_PRIORITY):
+                mbr = by_size[-1] if status == BatchStatus.PENDING else by_size[index % min(2, len(by_size))]
+            else:
+                mbr = self.mbrs[index % len(self.mbrs)]
+            batch = self.make_batch(mbr, status, next(numbers[mbr.product_code]))
+            made.append(batch)
+            if progress is not None:
+                progress(index + 1, count, batch)
+        return made
+
+    def make_batch(self, mbr, status, batch_number):
+        """A batch of `mbr` brought to `status` the way the plant would get it there."""
+        lot = f"{batch_number.split('-', 1)[1].replace('-', '')}{self.random.randint(100, 999)}"
+        batch = batch_services.create_batch(
+            mbr,
+            actor=self.who(VERIFIER),
+            batch_number=batch_number,
+            lot_number=f"L{lot}",
+            quantity_planned=QUANTITY_PLANNED,
+            site=self.site,
+            production_line="OSD line 1",
+        )
+        if status == BatchStatus.PENDING:
+            return batch
+        trouble = self._trouble_for(status)
+        run = BatchRun(self, batch, trouble)
+        run.start()
+        if status == BatchStatus.IN_PROGRESS:
+            run.execute(share=self.random.uniform(0.3, 0.7))
+            return run.refreshed()
+        run.execute()
+        run.finish()
+        if status == BatchStatus.COMPLETED:
+            return run.refreshed()
+        if status == BatchStatus.QUARANTINED and self.random.random() < 0.5:
+            return run.quarantine("Hold: customer complaint on a previous lot of the same API is being investigated.")
+        run.submit_for_review()
+        if status == BatchStatus.UNDER_REVIEW:
+            run.work_on_deviations(settle=False)
+            return run.refreshed()
+        if status == BatchStatus.QUARANTINED:
+            return run.quarantine("Hold pending the stability results of the API lot used.")
+        if status == BatchStatus.REJECTED:
+            return run.reject()
+        run.work_on_deviations(settle=True)
+        return run.release()
+
+    def _trouble_for(self, status):
+        """What goes wrong in a batch: rejected batches always have an out-of-spec step; others
+        now and then (an excursion, a skipped step, a correction, a material outside tolerance)."""
+        chance = self.random.random
+        return {
+            "excursion": status == BatchStatus.REJECTED or chance() < 0.3,
+            "skip": chance() < 0.2,
+            "correction": chance() < 0.3,
+            "material_issue": chance() < 0.1,
+            "yield_low": status == BatchStatus.REJECTED and chance() < 0.5,
+        }
+
+
+class BatchRun:
+    """One batch executed by the demo plant's people, each doing only their own part."""
+
+    def __init__(self, plant, batch, trouble):
+        self.plant = plant
+        self.batch = batch
+        self.trouble = trouble
+        self.random = plant.random
+
+    def refreshed(self):
+        return BatchRecord.objects.get(pk=self.batch.pk)
+
+    # production
+
+    def start(self):
+        operator, supervisor = self.plant.who(OPERATOR), self.plant.who(VERIFIER)
+        self.batch = batch_services.start_batch(self.batch, actor=operator)
+        for material in self.batch.materials.order_by("line_number"):
+            quantity = (material.quantity_required * DISPENSE_OVERAGE).quantize(MATERIAL_PLACES, ROUND_HALF_UP)
+            material_services.dispense_material(
+                material,
+                lot_number=f"{material.material_code}-{self.random.randint(24000, 26999)}",
+                quantity=quantity,
+                comment="Weighed on the dispensing balance",
+                **self.plant.signed(OPERATOR),
+            )
+            # 21 CFR 211.101(d): a second person checks each dispensed component.
+            material_services.verify_material(
+                material, comment="Material, lot and weight checked", **self.plant.signed(VERIFIER)
+            )
+        for usage in self._equipment_for_batch(operator):
+            usage_services.verify_calibration(usage, actor=supervisor)
+            usage_services.verify_cleaning(usage, actor=supervisor)
+            usage_services.start_usage(usage, actor=operator)
+
+    def _equipment_for_batch(self, operator):
+        """A registered piece of equipment when one is free (cleaned first if needed), and a
+        hand-named one (the plant's small tools are not in the register)."""
+        usages = []
+        free = [
+            item
+            for item in Equipment.objects.filter(pk__in=[item.pk for item in self.plant.equipment])
+            if item.status == EquipmentStatus.AVAILABLE and not item.calibration_overdue()
+        ]
+        if free:
+            item = self.random.choice(free)
+            if not item.cleaning_valid():
+                item = equipment_services.record_cleaning(
+                    item, actor=operator, result=RecordResult.PASS, method="Wet clean per SOP-CLN-012"
+                )
+            usages.append(usage_services.add_batch_equipment(self.batch, actor=operator, equipment=item))
+        usages.append(
+            usage_services.add_batch_equipment(
+                self.batch,
+                actor=operator,
+                equipment_name="Sieve 1.0 mm stainless steel",
+                equipment_id_manual=f"SV-{self.random.randint(10, 99)}",
+            )
+        )
+        return usages
+
+    def execute(self, share=1.0):
+        """Perform the steps in order (the first `share` of them), verified where required."""
+        steps = list(self.batch.steps.order_by("step_number"))
+        last = len(steps) if share >= 1 else max(1, math.floor(len(steps) * share))
+        excursion_at = self._pick(steps[:last], lambda step: step.specifications) if self.trouble["excursion"] else None
+        skip_at = (
+            self._pick(steps[1:last], lambda step: not step.requires_verification) if self.trouble["skip"] else None
+        )
+        for step in steps[:last]:
+            if step.pk == skip_at:
+                step_services.skip_step(
+                    step,
+                    reason="Not applicable: the sample was taken at the previous check (shift change).",
+                    comment="Skipped with the supervisor's agreement",
+                    **self.plant.signed(VERIFIER),
+                )
+                continue
+            step_services.start_step(step, actor=self.plant.who(OPERATOR))
+            step = step_services.complete_step(
+                step,
+                actual_values=self._values(step, out_of_spec=step.pk == excursion_at),
+                **self.plant.signed(OPERATOR),
+            )
+            if step.requires_verification:
+                step_services.verify_step(step, **self.plant.signed(VERIFIER))
+        if share < 1 and last < len(steps):
+            # The operator is at work on the next step.
+            step_services.start_step(steps[last], actor=self.plant.who(OPERATOR))
+        if share >= 1 and self.trouble["correction"]:
+            self._correct_one(steps)
+
+    def _pick(self, steps, condition):
+        candidates = [step.pk for step in steps if condition(step)]
+        return self.random.choice(candidates) if candidates else None
+
+    def _values(self, step, *, out_of_spec=False):
+        values = {}
+        excursion_done = False
+        for field in step.required_data_fields:
+            name, kind = field["name"], field["type"]
+            if kind == "boolean":
+                values[name] = True
+            elif kind == "text":
+                values[name] = {"screen_size": "1.0 mm"}.get(name, "No remarks")
+            else:
+                limits = step.specifications.get(name) or {}
+                if out_of_spec and limits and not excursion_done:
+                    values[name] = self._outside(limits)
+                    excursion_done = True
+                else:
+                    values[name] = self._inside(limits)
+        return values
+
+    def _inside(self, limits):
+        low, high = limits.get("min"), limits.get("max")
+        if low is None and high is None:
+            return str(self.random.randint(10, 40))
+        low = Decimal(str(low)) if low is not None else Decimal(str(high)) / 4
+        high = Decimal(str(high)) if high is not None else low * 2
+        span = high - low
+        value = low + span * Decimal(self.random.uniform(0.2, 0.8))
+        return str(value.quantize(Decimal("0.01")))
+
+    @staticmethod
+    def _outside(limits):
+        if limits.get("max") is not None:
+            return str((Decimal(str(limits["max"])) * Decimal("1.08")).quantize(Decimal("0.01")))
+        return str((Decimal(str(limits["min"])) * Decimal("0.92")).quantize(Decimal("0.01")))
+
+    def _correct_one(self, steps):
+        """A transcription error caught by the operator: a value corrected with a reason and a
+        new signature; a step that needs verification is verified again."""
+        candidates = [step for step in steps if step.specifications]
+        if not candidates:
+            return
+        step = type(steps[0]).objects.get(pk=self.random.choice(candidates).pk)
+        if step.status != StepStatus.COMPLETED:
+            return
+        values = dict(step.actual_values)
+        name = next(name for name in step.specifications if name in values)
+        values[name] = self._inside(step.specifications[name])
+        if values == step.actual_values:
+            return
+        step = step_services.correct_step(
+            step,
+            actual_values=values,
+            reason="Transcription error: value read again from the instrument printout.",
+            **self.plant.signed(OPERATOR),
+        )
+        if step.requires_verification:
+            step_services.verify_step(step, comment="Correction checked", **self.plant.signed(VERIFIER))
+
+    def finish(self):
+        """End the equipment use, reconcile the materials and complete the batch."""
+        operator = self.plant.who(OPERATOR)
+        for usage in self.batch.equipment.filter(status=EquipmentUsageStatus.IN_USE).order_by("pk"):
+            usage_services.end_usage(usage, actor=operator)
+        issue_at = self.random.choice(list(self.batch.materials.all())).pk if self.trouble["material_issue"] else None
+        for material in self.batch.materials.order_by("line_number"):
+            if material.pk == issue_at:
+                used = material.quantity_required * Decimal("0.96")
+            else:
+                used = material.quantity_required * Decimal(self.random.uniform(0.995, 1.005))
+            used = min(used.quantize(MATERIAL_PLACES, ROUND_HALF_UP), material.quantity_dispensed)
+            material_services.consume_material(material, actor=operator, quantity_used=used)
+        yield_share = Decimal("0.91") if self.trouble["yield_low"] else Decimal(self.random.uniform(0.965, 0.995))
+        produced = (self.batch.quantity_planned * yield_share).quantize(Decimal("1"))
+        rejected = (self.batch.quantity_planned * Decimal("0.004")).quantize(Decimal("1"))
+        self.batch = batch_services.complete_batch(
+            self.batch, actor=operator, quantity_produced=produced, quantity_rejected=rejected
+        )
+
+    # QA
+
+    def submit_for_review(self):
+        self.batch = review_services.submit_batch_for_review(self.batch, actor=self.plant.who(QA_REVIEWER))
+
+    def work_on_deviations(self, *, settle):
+        """QA investigates every deviation; when `settle`, resolves each with its root cause
+        (QA approver, signed) and closes some of them."""
+        for deviation in self.batch.deviations.order_by("created_at", "pk"):
+            if deviation.status == BatchDeviationStatus.OPEN:
+                deviation = deviation_services.update_batch_deviation(
+                    deviation,
+                    actor=self.plant.who(QA_REVIEWER),
+                    impact_assessment="No impact on product quality expected; confirmed by the release tests.",
+                    immediate_action="Batch held at the step; supervisor and QA informed.",
+                )
+                deviation = deviation_services.investigate_batch_deviation(deviation, actor=self.plant.who(QA_REVIEWER))
+            if not settle:
+                continue
+            deviation = deviation_services.resolve_batch_deviation(
+                deviation,
+                root_cause="Instrument drift between two calibrations; re-measured within limits.",
+                comment="Root cause confirmed",
+                **self.plant.signed(QA_APPROVER),
+            )
+            if self.random.random() < 0.6:
+                deviation_services.close_batch_deviation(
+                    deviation, comment="Effectiveness confirmed", **self.plant.signed(QA_APPROVER)
+                )
+
+    def quarantine(self, reason):
+        return review_services.quarantine_batch(self.batch, actor=self.plant.who(QA_REVIEWER), reason=reason)
+
+    def reject(self):
+        return review_services.reject_batch(
+            self.batch,
+            reason="Out-of-specification result confirmed by the investigation; the batch is not released.",
+            **self.plant.signed(QA_APPROVER),
+        )
+
+    def release(self):
+        review_services.record_batch_review(
+            self.batch, comment="Batch record reviewed; exceptions assessed", **self.plant.signed(QA_REVIEWER)
+        )
+        return review_services.release_batch(
+            self.batch, comment="Released for distribution", **self.plant.signed(QA_APPROVER)
+        )
+
+
+def demo_users_ready(personas):
+    missing = [
+        role for role in (AUTHOR, OPERATOR, VERIFIER, QA_REVIEWER, QA_APPROVER, RECORDS_ADMIN) if role not in personas
+    ]
+    if missing:
+        raise ValueError(f"Demo users missing for roles: {', '.join(missing)}")
+
+
+def create_demo_batches(
+    count,
+    *,
+    site,
+    product_line,
+    personas,
+    password_for,
+    steps_min=20,
+    steps_max=200,
+    seed=2026,
+    progress=None,
+):
+    """`count` batches of the demo site, made through the services by `personas` (role →
+    user), who sign with `password_for(user)`; returns them in the order made."""
+    demo_users_ready(personas)
+    plant = DemoPlant(
+        site=site,
+        product_line=product_line,
+        personas=personas,
+        password_for=password_for,
+        steps_min=steps_min,
+        steps_max=steps_max,
+        seed=seed,
+    ).prepare()
+    return plant.make_batches(count, progress=progress)
