@@ -1,10 +1,18 @@
 from django.contrib import admin
 
-from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, workflow_admin_action
+from core.admin import (
+    AUDIT_FIELDS,
+    AuditedModelAdmin,
+    SignatureInline,
+    admin_link,
+    changelist_link,
+    workflow_admin_action,
+)
 from core.models import SignatureMeaning
 
 from . import services
 from .models import CAPA, CAPAStatus
+from .workflows import CAPA_WORKFLOW
 
 
 def close_capa_from_admin(capa, *, actor, password, comment="", reason=""):
@@ -14,39 +22,89 @@ def close_capa_from_admin(capa, *, actor, password, comment="", reason=""):
 
 @admin.register(CAPA)
 class CAPAAdmin(AuditedModelAdmin):
-    list_display = ("capa_id", "title", "status_badge", "site", "owner", "due_date", "deviation", "closed_at")
+    list_display = (
+        "capa_id",
+        "title",
+        "status_badge",
+        "site",
+        "owner",
+        "due_date",
+        "overdue",
+        "deviation_link",
+        "closed_at",
+    )
     list_filter = ("status", "site")
-    search_fields = ("capa_id", "title")
+    search_fields = ("capa_id", "title", "deviation__deviation_id")
     list_select_related = ("site", "owner", "deviation")
-    readonly_fields = ("capa_id", "closed_by", "closed_at", *AUDIT_FIELDS)
+    change_select_related = ("site", "owner", "deviation", "closed_by", "created_by", "updated_by")
+    date_hierarchy = "created_at"
+    user_scoped = True
+    site_field = "site"
+    readonly_fields = (
+        "capa_id",
+        "closed_by",
+        "closed_at",
+        "status_badge",
+        "deviation_link",
+        "batch_deviations",
+        *AUDIT_FIELDS,
+    )
     raw_id_fields = ("owner", "deviation")
     inlines = [SignatureInline]
-    fieldsets = (
-        (None, {"fields": ("capa_id", "title", "site", "status", "owner", "due_date", "deviation", "description")}),
-        ("Plan and effectiveness", {"fields": ("action_plan", "effectiveness_result", "closed_by", "closed_at")}),
-        ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
-    )
     actions = [
+        # The owner may start their own CAPA whatever their role: offered to everyone,
+        # the service decides.
         workflow_admin_action(services.start_capa, description="Start the work"),
-        workflow_admin_action(services.check_capa_effectiveness, description="Move to the effectiveness check"),
-        workflow_admin_action(close_capa_from_admin, description="Close", meaning=SignatureMeaning.CLOSED),
+        workflow_admin_action(
+            services.check_capa_effectiveness,
+            description="Move to the effectiveness check",
+            permission=CAPA_WORKFLOW["check_effectiveness"].permission,
+        ),
+        workflow_admin_action(
+            close_capa_from_admin,
+            description="Close",
+            meaning=SignatureMeaning.CLOSED,
+            permission=CAPA_WORKFLOW["close"].permission,
+        ),
     ]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(site__in=request.user.sites.all())
+    def get_fieldsets(self, request, obj=None):
+        header = ["capa_id", "title", "site", "owner", "due_date", "deviation", "description"]
+        if obj is not None:
+            header.insert(3, "status_badge")
+        fieldsets = [
+            (None, {"fields": header}),
+            ("Plan and effectiveness", {"fields": ("action_plan", "effectiveness_result", "closed_by", "closed_at")}),
+        ]
+        if obj is not None:
+            fieldsets += [
+                ("Related records", {"fields": ("deviation_link", "batch_deviations")}),
+                ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
+            ]
+        return fieldsets
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "site" and not request.user.is_superuser:
-            kwargs["queryset"] = request.user.sites.all()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         if obj is None:
             return [*readonly, "effectiveness_result"]
         if obj.status == CAPAStatus.CLOSED:
-            return [field.name for field in self.model._meta.fields]
+            fixed = [field.name for field in self.model._meta.fields]
+            return [*fixed, "status_badge", "deviation_link", "batch_deviations"]
         return [*readonly, "site"]
+
+    @admin.display(description="overdue", boolean=True)
+    def overdue(self, obj):
+        return obj.is_overdue
+
+    @admin.display(description="QMS deviation", ordering="deviation__deviation_id")
+    def deviation_link(self, obj):
+        return admin_link(obj.deviation, obj.deviation.deviation_id) if obj.deviation_id else "-"
+
+    @admin.display(description="batch deviations")
+    def batch_deviations(self, obj):
+        from batch_records.models import BatchDeviation
+
+        return changelist_link(BatchDeviation, "Batch deviations linked to it", linked_capa__id__exact=obj.pk)

@@ -1,10 +1,12 @@
 from django.contrib import admin
+from django.utils.html import format_html
 
-from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, workflow_admin_action
+from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, changelist_link, workflow_admin_action
 from core.models import SignatureMeaning
 
 from . import services
 from .models import Deviation, DeviationStatus
+from .workflows import DEVIATION_WORKFLOW
 
 
 def close_deviation_from_admin(deviation, *, actor, password, comment="", reason=""):
@@ -14,37 +16,61 @@ def close_deviation_from_admin(deviation, *, actor, password, comment="", reason
 
 @admin.register(Deviation)
 class DeviationAdmin(AuditedModelAdmin):
-    list_display = ("deviation_id", "title", "severity", "status_badge", "site", "created_at", "closed_at")
+    list_display = ("deviation_id", "title", "severity", "status_badge", "site", "created_at", "closed_at", "closed_by")
     list_filter = ("status", "severity", "site")
     search_fields = ("deviation_id", "title", "description")
-    list_select_related = ("site",)
-    readonly_fields = ("deviation_id", "closed_by", "closed_at", *AUDIT_FIELDS)
+    list_select_related = ("site", "closed_by")
+    change_select_related = ("site", "closed_by", "created_by", "updated_by")
+    date_hierarchy = "created_at"
+    user_scoped = True
+    site_field = "site"
+    readonly_fields = ("deviation_id", "closed_by", "closed_at", "status_badge", "related_records", *AUDIT_FIELDS)
     inlines = [SignatureInline]
-    fieldsets = (
-        (None, {"fields": ("deviation_id", "title", "site", "severity", "status", "description")}),
-        ("Investigation", {"fields": ("root_cause", "conclusion", "closed_by", "closed_at")}),
-        ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
-    )
     actions = [
-        workflow_admin_action(services.investigate_deviation, description="Start the investigation"),
-        workflow_admin_action(close_deviation_from_admin, description="Close", meaning=SignatureMeaning.CLOSED),
+        workflow_admin_action(
+            services.investigate_deviation,
+            description="Start the investigation",
+            permission=DEVIATION_WORKFLOW["investigate"].permission,
+        ),
+        workflow_admin_action(
+            close_deviation_from_admin,
+            description="Close",
+            meaning=SignatureMeaning.CLOSED,
+            permission=DEVIATION_WORKFLOW["close"].permission,
+        ),
     ]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(site__in=request.user.sites.all())
+    def get_fieldsets(self, request, obj=None):
+        header = ["deviation_id", "title", "site", "severity", "description"]
+        if obj is not None:
+            header.insert(4, "status_badge")
+        fieldsets = [(None, {"fields": header})]
+        if obj is not None:
+            fieldsets += [
+                ("Investigation", {"fields": ("root_cause", "conclusion", "closed_by", "closed_at")}),
+                ("Related records", {"fields": ("related_records",)}),
+                ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
+            ]
+        return fieldsets
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "site" and not request.user.is_superuser:
-            kwargs["queryset"] = request.user.sites.all()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         if obj is None:
             return [*readonly, "root_cause", "conclusion"]
         if obj.status == DeviationStatus.CLOSED:
-            return [field.name for field in self.model._meta.fields]
+            return [*(field.name for field in self.model._meta.fields), "status_badge", "related_records"]
         return [*readonly, "title", "site"]
+
+    @admin.display(description="related records")
+    def related_records(self, obj):
+        from batch_records.models import BatchDeviation
+        from capa.models import CAPA
+
+        return format_html(
+            "{} · {}",
+            changelist_link(CAPA, "CAPAs", deviation__id__exact=obj.pk),
+            changelist_link(BatchDeviation, "batch deviations linked to it", linked_deviation__id__exact=obj.pk),
+        )
