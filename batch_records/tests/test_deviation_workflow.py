@@ -126,6 +126,8 @@ def test_resolve_refuses_qms_records_of_another_site(
     field, make_deviation, other_site, operator, qa_approver, api_client_for
 ):
     deviation = make_deviation("investigating")
+    # A member of both sites: the link is refused for the batch's site, not for the user's.
+    qa_approver.sites.add(other_site)
     if field == "linked_deviation":
         foreign = DeviationFactory(site=other_site)
     else:
@@ -273,9 +275,14 @@ def test_patch_cannot_set_status_or_description(make_deviation, qa_reviewer, api
 def test_patch_refuses_a_capa_of_another_site(make_deviation, other_site, operator, qa_reviewer, api_client_for):
     deviation = make_deviation()
     capa = CAPAFactory(site=other_site, owner=operator)
-    response = api_client_for(qa_reviewer).patch(url(deviation), {"linked_capa": capa.pk}, format="json")
+    client = api_client_for(qa_reviewer)
+    response = client.patch(url(deviation), {"linked_capa": capa.pk}, format="json")
     assert response.status_code == 400
     assert "linked_capa" in response.json()["errors"]
+    qa_reviewer.sites.add(other_site)
+    response = client.patch(url(deviation), {"linked_capa": capa.pk}, format="json")
+    assert response.status_code == 400
+    assert "another site" in response.json()["errors"]["linked_capa"][0]
 
 
 @pytest.mark.parametrize("role", ["operator", "verifier"])
