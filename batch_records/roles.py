@@ -31,6 +31,7 @@ _execution = _perms(
 # Verifiers are the shop-floor supervisors: they also plan (create) batches.
 _verification = _perms(
     "add_batchrecord",
+    "add_batchequipment",
     "change_batchrecord",
     "delete_batchrecord",
     "verify_batchstep",

@@ -16,6 +16,8 @@ class CAPAStatus(models.TextChoices):
 class CAPA(SignableModel, AuditedModel):
     """A corrective and preventive action (21 CFR 820.100 / ICH Q10)."""
 
+    site_lookup = "site"
+
     number_field = "capa_id"
     number_prefix = "CAPA"
     signed_fields = ("capa_id", "title", "description", "action_plan", "effectiveness_result", "due_date")

@@ -19,6 +19,8 @@ class DeviationStatus(models.TextChoices):
 class Deviation(SignableModel, AuditedModel):
     """A quality-system deviation (21 CFR 211.192), which batch deviations may link to."""
 
+    site_lookup = "site"
+
     number_field = "deviation_id"
     number_prefix = "DEV"
     signed_fields = ("deviation_id", "title", "description", "severity", "root_cause", "conclusion")

@@ -27,6 +27,8 @@ class RecordResult(models.TextChoices):
 class Equipment(AuditedModel):
     """A piece of manufacturing equipment (21 CFR 211.67, 211.68, 211.105, 211.182)."""
 
+    site_lookup = "site"
+
     number_field = "equipment_id"
     number_prefix = "EQ"
 
@@ -67,6 +69,8 @@ class Equipment(AuditedModel):
 
 
 class CalibrationRecord(AuditedModel):
+    site_lookup = "equipment__site"
+
     equipment = models.ForeignKey(Equipment, on_delete=models.PROTECT, related_name="calibrations")
     performed_at = models.DateTimeField(default=timezone.now)
     performed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -80,6 +84,8 @@ class CalibrationRecord(AuditedModel):
 
 
 class CleaningLog(AuditedModel):
+    site_lookup = "equipment__site"
+
     equipment = models.ForeignKey(Equipment, on_delete=models.PROTECT, related_name="cleanings")
     cleaned_at = models.DateTimeField(default=timezone.now)
     cleaned_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
