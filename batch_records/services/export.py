@@ -582,6 +582,8 @@ def build_batch_export(batch, *, exported_by, exported_at=None):
 
 PAGE_SIZE = landscape(A4)
 MARGIN = 12 * mm
+# The frame's width inside the margins and its padding; column widths are shares of it.
+CONTENT_WIDTH = PAGE_SIZE[0] - 2 * MARGIN - 12
 # Long sections are printed as tables of this many rows each (each repeats its header).
 TABLE_CHUNK_ROWS = 20
 # A font that prints names with accents, "°" and "→", where the system has one.
@@ -666,8 +668,29 @@ def _who(person, at=None):
     return f"{text}<br/>{_when(at)}" if at else text
 
 
+class _CellParagraph(Paragraph):
+    """A table cell's paragraph. A table wraps each cell to measure it, again to draw it,
+    and again after splitting at a page end, always at the column's width: the line
+    breaking is done once per width (most of the rendering time otherwise)."""
+
+    _wrapped_for = None
+
+    def wrap(self, availWidth, availHeight):
+        # Splitting at a page end may drop the lines (blPara): then break them again.
+        if self._wrapped_for == availWidth and hasattr(self, "blPara"):
+            return self.width, self.height
+        size = super().wrap(availWidth, availHeight)
+        self._wrapped_for = availWidth
+        return size
+
+
 def _cell(markup, style="cell"):
-    return Paragraph(markup, _styles()[style])
+    return _CellParagraph(markup, _styles()[style])
+
+
+def _widths(shares):
+    total = sum(shares)
+    return [CONTENT_WIDTH * share / total for share in shares]
 
 
 def _tables(header, groups, widths):
@@ -709,12 +732,12 @@ def _table(head, rows, widths):
             data.append(cells)
             if kind == "alert":
                 commands.append(("BACKGROUND", (0, index), (-1, index), ALERT_FILL))
-    table = Table(data, colWidths=widths, repeatRows=1, splitInRow=1, hAlign="LEFT")
+    table = Table(data, colWidths=_widths(widths), repeatRows=1, splitInRow=1, hAlign="LEFT")
     table.setStyle(TableStyle(commands))
     return table
 
 
-def _pairs(items, widths=(34 * mm, 98 * mm, 34 * mm, 98 * mm)):
+def _pairs(items, widths=(1, 3, 1, 3)):
     """A two-column list of label/value pairs."""
     rows = []
     for start in range(0, len(items), 2):
@@ -722,7 +745,7 @@ def _pairs(items, widths=(34 * mm, 98 * mm, 34 * mm, 98 * mm)):
         for label, markup in items[start : start + 2]:
             row += [_cell(escape(label), "label"), _cell(markup)]
         rows.append(row + [""] * (4 - len(row)))
-    table = Table(rows, colWidths=widths, hAlign="LEFT")
+    table = Table(rows, colWidths=_widths(widths), hAlign="LEFT")
     table.setStyle(
         TableStyle(
             [
@@ -775,7 +798,9 @@ def _header_section(document):
     header, mbr = document["header"], document["master_batch_record"]
     styles = _styles()
     released = header["released"]
-    banner = Table([[Paragraph(escape(header["release_state"]), styles["banner"])]], colWidths=[774], hAlign="LEFT")
+    banner = Table(
+        [[Paragraph(escape(header["release_state"]), styles["banner"])]], colWidths=[CONTENT_WIDTH], hAlign="LEFT"
+    )
     banner.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), GREEN if released else RED)]))
     limits = f"{_plain(header['yield_limit_min'])} – {_plain(header['yield_limit_max'])} %"
     yield_text = f"{header['yield_percentage']} %" if header["yield_percentage"] is not None else "—"
