@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -26,6 +27,7 @@ import reportlab
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from reportlab.lib import colors
@@ -514,10 +516,30 @@ def _resolve_users(changes):
 # --- the document ---------------------------------------------------------------------
 
 
+@contextmanager
+def _one_snapshot():
+    """Every query of the export sees the database at one moment, so that a step completed
+    meanwhile cannot appear signed but not performed: on PostgreSQL, a read-only
+    repeatable-read transaction. Inside a caller's transaction, or on SQLite (where a read
+    transaction would take the write lock, see settings), the queries run as they are."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def build_batch_export(batch, *, exported_by, exported_at=None):
     """The complete executed batch record of `batch` as a dict of JSON values."""
     exported_at = exported_at or timezone.now()
-    batch, steps, materials, equipment, deviations = _load(batch.pk)
+    with _one_snapshot():
+        return _build(batch.pk, exported_by=exported_by, exported_at=exported_at)
+
+
+def _build(batch_pk, *, exported_by, exported_at):
+    batch, steps, materials, equipment, deviations = _load(batch_pk)
     labels = _Labels(batch, steps, materials, equipment, deviations)
     records = {(BatchRecord, batch.pk): batch, (MasterBatchRecord, batch.mbr_id): batch.mbr}
     for model, rows in ((BatchStep, steps), (BatchMaterial, materials), (BatchEquipment, equipment)):

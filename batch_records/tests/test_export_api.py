@@ -7,8 +7,10 @@ import json
 import pytest
 from pypdf import PdfReader
 
+from batch_records.services import export
 from batch_records.services.steps import complete_step, start_step, verify_step
 from batch_records.tests.factories import manufacturing_instructions
+from core.testing import run_concurrently
 from users.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +166,34 @@ def test_export_query_count_does_not_grow_with_the_steps(
         body = response.json()
         assert len(body["steps"]) == 30
         assert body["summary"]["signatures"] == 32  # 30 performed, steps 1 and 3 verified
+
+
+# --- consistency ------------------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_export_reads_one_snapshot_while_a_step_is_completed(
+    make_started_batch, operator, qa_reviewer, api_client_for, monkeypatch
+):
+    """A step completed (and signed) by another tablet while the export is being read
+    does not appear half: the export shows the batch as it was when it started reading."""
+    batch = make_started_batch()
+    step = batch.steps.get(step_number=1)
+    read_signatures = export._signatures
+
+    def complete_meanwhile(*args, **kwargs):
+        [(_, error)] = run_concurrently(
+            lambda index: complete_step(
+                start_step(step, actor=operator), actor=operator, actual_values={"blend_time": "10"}, password=PASSWORD
+            ),
+            1,
+        )
+        assert error is None
+        return read_signatures(*args, **kwargs)
+
+    monkeypatch.setattr(export, "_signatures", complete_meanwhile)
+    body = api_client_for(qa_reviewer).get(export_url(batch)).json()
+    assert body["steps"][0]["status"] == "pending"
+    assert body["signatures"] == []
+    assert batch.steps.get(step_number=1).status == "completed"
