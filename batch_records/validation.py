@@ -25,6 +25,8 @@ INSTRUCTION_KEYS = {
     "required_data_fields",
     "specifications",
     "requires_verification",
+    # Medical-device units may pass an optional step without it (serialized batches).
+    "optional",
 }
 DATA_FIELD_KEYS = {"name", "type", "unit"}
 LIMIT_KEYS = {"min", "max"}
@@ -221,16 +223,19 @@ def clean_manufacturing_instructions(value, field="manufacturing_instructions"):
         specifications = _clean_specifications(
             errors, f"{path}.specifications", step.get("specifications", {}), field_types
         )
-        verification = step.get("requires_verification", False)
-        if not isinstance(verification, bool):
-            errors.add(f"{path}.requires_verification", "must be true or false")
+        flags = {"requires_verification": step.get("requires_verification", False)}
+        if "optional" in step:  # kept only where the author says so
+            flags["optional"] = step["optional"]
+        for flag, flag_value in flags.items():
+            if not isinstance(flag_value, bool):
+                errors.add(f"{path}.{flag}", "must be true or false")
         cleaned.append(
             {
                 "step_number": number,
                 "instruction_text": step["instruction_text"],
                 "required_data_fields": data_fields,
                 "specifications": specifications,
-                "requires_verification": verification,
+                **flags,
             }
         )
     errors.raise_if_any()

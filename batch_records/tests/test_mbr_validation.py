@@ -452,3 +452,17 @@ def test_approve_validates_the_content_again(author, qa_approver, make_draft_mbr
     mbr.refresh_from_db()
     assert mbr.status == "in_review"
     assert mbr.signatures.count() == 0
+
+
+def test_an_instruction_may_be_marked_optional_and_the_flag_is_kept():
+    from batch_records.tests.factories import manufacturing_instructions
+    from batch_records.validation import clean_manufacturing_instructions
+
+    steps = manufacturing_instructions()
+    steps[1]["optional"] = True
+    cleaned = clean_manufacturing_instructions(steps)
+    assert [step.get("optional") for step in cleaned] == [None, True, None]
+    steps[1]["optional"] = "yes"
+    with pytest.raises(ValidationError) as error:
+        clean_manufacturing_instructions(steps)
+    assert "manufacturing_instructions[1].optional" in error.value.message_dict
