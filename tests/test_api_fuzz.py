@@ -5,6 +5,7 @@ as an authenticated user holding every role; EBR_FUZZ_EXAMPLES sets examples per
 
 import os
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 import schemathesis
@@ -26,12 +27,14 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 
 @pytest.fixture
-def fuzz_token(site, make_started_batch):
-    """A user in every role group of `site`, and a batch in production for the fuzzer to reach."""
+def fuzz_token(site, make_started_batch, make_approved_mbr):
+    """A user in every role group of `site`, and batches in production (one serialized) for
+    the fuzzer to reach."""
     user = UserFactory(username="fuzzer", first_name="Fuzz", last_name="Tester")
     user.groups.set(Group.objects.filter(name__in=ROLES))
     user.sites.add(site)
     make_started_batch()
+    make_started_batch(make_approved_mbr(is_serialized=True), quantity_planned=Decimal("3"))
     _, token = AuthToken.objects.create(user=user)
     return token
 
