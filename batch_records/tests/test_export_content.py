@@ -14,7 +14,11 @@ from pypdf import PdfReader
 from batch_records.choices import DeviationType
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
 from batch_records.services.batches import complete_batch
-from batch_records.services.deviations import open_batch_deviation
+from batch_records.services.deviations import (
+    investigate_batch_deviation,
+    open_batch_deviation,
+    resolve_batch_deviation,
+)
 from batch_records.services.equipment_usage import (
     add_batch_equipment,
     end_usage,
@@ -23,8 +27,10 @@ from batch_records.services.equipment_usage import (
     verify_cleaning,
 )
 from batch_records.services.materials import dispense_material, verify_material
+from batch_records.services.review import release_batch
 from batch_records.services.steps import complete_step, correct_step, skip_step, start_step, verify_step
 from batch_records.tests.factories import manufacturing_instructions
+from batch_records.tests.review_helpers import releasable_batch
 from core.models import Signature
 from users.tests.factories import PASSWORD
 
@@ -38,10 +44,10 @@ def perform(step, operator, values):
 
 
 @pytest.fixture
-def executed_batch(make_approved_mbr, make_started_batch, operator, verifier):
+def executed_batch(make_approved_mbr, make_started_batch, operator, verifier, qa_reviewer, qa_approver):
     """A completed batch with verified, corrected, out-of-spec and skipped steps, a
-    dispensed and verified material, a tablet press used, a reported deviation and a
-    yield deviation."""
+    dispensed and verified material, a tablet press used, a reported deviation resolved by
+    QA and a yield deviation."""
     mbr = make_approved_mbr(manufacturing_instructions=manufacturing_instructions(steps=5))
     batch = make_started_batch(mbr)
     press = add_batch_equipment(batch, actor=operator, equipment_name="Tablet press", equipment_id_manual="TP-3")
@@ -65,11 +71,17 @@ def executed_batch(make_approved_mbr, make_started_batch, operator, verifier):
     material = batch.materials.order_by("line_number").first()
     dispense_material(material, actor=operator, lot_number="RM-2026-117", quantity="50", password=PASSWORD)
     verify_material(material, actor=verifier, password=PASSWORD)
-    open_batch_deviation(
+    jam = open_batch_deviation(
         batch,
         actor=operator,
         deviation_type=DeviationType.EQUIPMENT_FAILURE,
         description="Tablet press jammed for 5 minutes during compression.",
+    )
+    resolve_batch_deviation(
+        investigate_batch_deviation(jam, actor=qa_reviewer),
+        actor=qa_approver,
+        root_cause="Worn feeder paddle; replaced",
+        password=PASSWORD,
     )
     end_usage(press, actor=operator)
     return complete_batch(batch, actor=operator, quantity_produced=Decimal("90"), quantity_rejected=Decimal("2"))
@@ -108,6 +120,7 @@ def test_json_export_has_every_signature_of_the_batch_and_its_children(executed_
     assert ("Step 3", "corrected", "Operator Tester") in by_meaning
     assert ("Step 5", "skipped", "Verifier Tester") in by_meaning
     assert ("Material API-001 (line 1)", "dispensed", "Operator Tester") in by_meaning
+    assert any(row[1:] == ("resolved", "Qa Approver Tester") for row in by_meaning)
     signature = body["signatures"][0]
     assert {"signer", "signer_name", "meaning", "signed_at", "comment", "valid", "content_hash"} <= set(signature)
     assert signature["signed_at"].endswith("Z")
@@ -166,8 +179,15 @@ def test_json_export_has_every_deviation(executed_batch, qa_reviewer, api_client
     assert {row["deviation_id"] for row in body["deviations"]} == expected
     types = {row["deviation_type"] for row in body["deviations"]}
     assert types == {"parameter_excursion", "equipment_failure", "process_deviation"}
-    row = body["deviations"][0]
-    assert {"status", "description", "root_cause", "resolution", "step_number"} <= set(row)
+    jam = next(row for row in body["deviations"] if row["deviation_type"] == "equipment_failure")
+    assert jam["status"] == "resolved"
+    assert jam["description"] == "Tablet press jammed for 5 minutes during compression."
+    assert jam["root_cause"] == "Worn feeder paddle; replaced"
+    assert jam["resolution"]["resolved_by"] == {"username": "qa_approver", "name": "Qa Approver Tester"}
+    assert jam["resolution"]["resolved_at"].endswith("Z")
+    excursion = next(row for row in body["deviations"] if row["deviation_type"] == "parameter_excursion")
+    assert excursion["step_number"] == 4
+    assert excursion["status"] == "open"
 
 
 def test_json_export_equipment_use_with_times_and_verifications(executed_batch, qa_reviewer, api_client_for):
@@ -261,6 +281,7 @@ def test_pdf_export_prints_the_batch_signers_deviations_and_the_correction(execu
     assert "Originally recorded: hardness = 5.25" in text
     assert "RM-2026-117" in text
     assert "Tablet press [TP-3]" in text
+    assert "Worn feeder paddle; replaced" in text
     assert f"{executed_batch.mbr.mbr_id} version 1" in text
 
 
@@ -275,3 +296,23 @@ def test_pdf_pages_carry_the_batch_id_export_time_and_page_numbers(executed_batc
         assert f"Page {number} of {total}" in text
         assert re.search(r"Exported \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by Qa Reviewer Tester \(qa_reviewer\)", text)
         assert "NOT RELEASED — status completed" in text
+
+
+def test_a_released_batch_exports_as_released_with_who_released_it(
+    make_started_batch, operator, verifier, qa_reviewer, qa_approver, api_client_for
+):
+    batch = release_batch(
+        releasable_batch(make_started_batch, operator, verifier, qa_reviewer), actor=qa_approver, password=PASSWORD
+    )
+    client = api_client_for(qa_reviewer)
+    body = export_json(client, batch)
+    header = body["header"]
+    assert (header["status"], header["released"], header["release_state"]) == ("released", True, "RELEASED")
+    assert header["released_by"] == {"username": "qa_approver", "name": "Qa Approver Tester"}
+    assert header["released_at"].endswith("Z")
+    [release] = [row for row in body["signatures"] if row["meaning"] == "released"]
+    assert (release["record"], release["signer_name"], release["valid"]) == (batch.batch_id, "Qa Approver Tester", True)
+    text, _ = pdf_text(client.get(f"{BATCHES}{batch.pk}/export/", {"format": "pdf"}).content)
+    assert "NOT RELEASED" not in text
+    assert "RELEASED" in text
+    assert "Qa Approver Tester (qa_approver)" in text
