@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.text import Truncator
 
+from capa.models import CAPA
 from core.admin import (
     AUDIT_FIELDS,
     AuditedModelAdmin,
@@ -22,7 +23,10 @@ from core.admin import (
     json_table,
     pretty_json,
     transition_admin_action,
+    workflow_admin_action,
 )
+from core.models import SignatureMeaning
+from deviations.models import Deviation
 
 from .choices import BatchStatus, MBRStatus
 from .models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep, MasterBatchRecord
@@ -31,8 +35,16 @@ from .services import deviations as deviation_services
 from .services import equipment_usage as usage_services
 from .services import materials as material_services
 from .services import mbr as mbr_services
+from .services import review as review_services
 from .services import steps as step_services
-from .workflows import BATCH_WORKFLOW, EQUIPMENT_USAGE_WORKFLOW, MATERIAL_WORKFLOW, MBR_WORKFLOW, STEP_WORKFLOW
+from .workflows import (
+    BATCH_DEVIATION_WORKFLOW,
+    BATCH_WORKFLOW,
+    EQUIPMENT_USAGE_WORKFLOW,
+    MATERIAL_WORKFLOW,
+    MBR_WORKFLOW,
+    STEP_WORKFLOW,
+)
 
 # A batch's content that may still change while it is pending (as through the API).
 BATCH_EDITABLE_FIELDS = ("lot_number", "production_line")
@@ -64,6 +76,45 @@ def _data_field_label(field):
 def _batch_link(record):
     batch = record.batch
     return admin_link(batch, batch.batch_id)
+
+
+# Statuses in which the batch page lists what QA must look at and what blocks release.
+QA_STATUSES = (BatchStatus.COMPLETED, BatchStatus.UNDER_REVIEW, BatchStatus.QUARANTINED)
+
+
+def resolve_batch_deviation_from_admin(
+    deviation,
+    *,
+    actor,
+    root_cause,
+    password,
+    comment="",
+    impact_assessment="",
+    linked_deviation=None,
+    linked_capa=None,
+):
+    """The resolve form always sends every input; an empty one keeps what is recorded."""
+    return deviation_services.resolve_batch_deviation(
+        deviation,
+        actor=actor,
+        root_cause=root_cause,
+        password=password,
+        comment=comment,
+        impact_assessment=impact_assessment or None,
+        linked_deviation=linked_deviation,
+        linked_capa=linked_capa,
+    )
+
+
+def _record_by_number(model, field, label):
+    # Typed as its number (DEV-0001): no list of every record in the page.
+    return forms.ModelChoiceField(
+        queryset=model.objects.all(),
+        to_field_name=field,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": label}),
+        help_text=f"Optional, e.g. {label}; empty keeps the link recorded.",
+    )
 
 
 # --- master batch records --------------------------------------------------------------
@@ -375,6 +426,8 @@ class BatchRecordAdmin(AuditedModelAdmin):
         "has_deviations",
         "review_by_exception",
         "status_badge",
+        "review_list",
+        "release_conditions",
         *AUDIT_FIELDS,
     )
     actions = [
@@ -388,6 +441,29 @@ class BatchRecordAdmin(AuditedModelAdmin):
                 "quantity_produced": forms.DecimalField(min_value=0, max_digits=14, decimal_places=3),
                 "quantity_rejected": forms.DecimalField(min_value=0, max_digits=14, decimal_places=3),
             },
+        ),
+        transition_admin_action(
+            BATCH_WORKFLOW,
+            "submit_for_review",
+            review_services.submit_batch_for_review,
+            description="Submit for QA review",
+        ),
+        workflow_admin_action(
+            review_services.record_batch_review,
+            description="Document the QA review",
+            meaning=SignatureMeaning.REVIEWED,
+            permission=review_services.REVIEW_PERMISSION,
+        ),
+        transition_admin_action(BATCH_WORKFLOW, "release", review_services.release_batch, description="Release"),
+        transition_admin_action(BATCH_WORKFLOW, "reject", review_services.reject_batch, description="Reject"),
+        transition_admin_action(
+            BATCH_WORKFLOW, "quarantine", review_services.quarantine_batch, description="Quarantine"
+        ),
+        transition_admin_action(
+            BATCH_WORKFLOW,
+            "return_to_review",
+            review_services.return_batch_to_review,
+            description="Return from quarantine to review",
         ),
     ]
 
@@ -466,6 +542,7 @@ class BatchRecordAdmin(AuditedModelAdmin):
                     )
                 },
             ),
+            *([("QA review", {"fields": ("review_list", "release_conditions")})] if obj.status in QA_STATUSES else []),
             ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
         ]
 
@@ -494,6 +571,20 @@ class BatchRecordAdmin(AuditedModelAdmin):
     @admin.display(description="MBR", ordering="mbr__mbr_id")
     def mbr_link(self, obj):
         return admin_link(obj.mbr, f"{obj.mbr.mbr_id} v{obj.mbr.version}")
+
+    @admin.display(description="review by exception")
+    def review_list(self, obj):
+        items = review_services.review_exceptions(obj)
+        if not items:
+            return "Nothing to review: the batch may be reviewed by exception."
+        return json_table(items, [("kind", "kind"), ("reference", "record"), ("message", "what to look at")])
+
+    @admin.display(description="release conditions not met")
+    def release_conditions(self, obj):
+        unmet = review_services.unmet_release_conditions(obj)
+        if not unmet:
+            return "All release conditions are met."
+        return json_table(unmet, [("reference", "record"), ("message", "condition")])
 
     @admin.display(description="execution records")
     def execution_records(self, obj):
@@ -654,8 +745,35 @@ class BatchDeviationAdmin(BatchChildAdmin):
         "created_by",
         "updated_by",
     )
-    autocomplete_fields = ("batch", "batch_step", "batch_material")
+    autocomplete_fields = ("batch", "batch_step", "batch_material", "linked_deviation", "linked_capa")
     inlines = [SignatureInline]
+    actions = [
+        transition_admin_action(
+            BATCH_DEVIATION_WORKFLOW,
+            "investigate",
+            deviation_services.investigate_batch_deviation,
+            description="Start the investigation",
+        ),
+        transition_admin_action(
+            BATCH_DEVIATION_WORKFLOW,
+            "resolve",
+            resolve_batch_deviation_from_admin,
+            description="Resolve (root cause)",
+            fields={
+                "root_cause": forms.CharField(widget=forms.Textarea(attrs={"rows": 3})),
+                "impact_assessment": forms.CharField(
+                    widget=forms.Textarea(attrs={"rows": 2}),
+                    required=False,
+                    help_text="Empty keeps the impact assessment recorded.",
+                ),
+                "linked_deviation": _record_by_number(Deviation, "deviation_id", "DEV-0001"),
+                "linked_capa": _record_by_number(CAPA, "capa_id", "CAPA-0001"),
+            },
+        ),
+        transition_admin_action(
+            BATCH_DEVIATION_WORKFLOW, "close", deviation_services.close_batch_deviation, description="Close"
+        ),
+    ]
     readonly_fields = (
         "batch_link",
         "step_link",
@@ -673,8 +791,21 @@ class BatchDeviationAdmin(BatchChildAdmin):
     def has_add_permission(self, request):
         return AuditedModelAdmin.has_add_permission(self, request)
 
+    def has_change_permission(self, request, obj=None):
+        # The investigation is written while open or investigating (as through the API).
+        if obj is not None and obj.status not in deviation_services.EDITABLE_STATUSES:
+            return False
+        return AuditedModelAdmin.has_change_permission(self, request, obj)
+
     def uses_service_save(self, request, obj):
-        return obj is None  # reported through the service, as through the API
+        return True  # reported and updated through the services, as through the API
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None:
+            return readonly
+        fixed = [f.name for f in self.model._meta.fields if f.name not in deviation_services.EDITABLE_FIELDS]
+        return list(dict.fromkeys([*readonly, *fixed]))
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -694,6 +825,9 @@ class BatchDeviationAdmin(BatchChildAdmin):
                     },
                 )
             ]
+        # QMS records are picked while the investigation is open; shown as links afterwards.
+        editable = self.has_change_permission(request, obj)
+        links = ("linked_deviation", "linked_capa") if editable else ("linked_deviation_link", "linked_capa_link")
         return [
             (
                 None,
@@ -714,8 +848,7 @@ class BatchDeviationAdmin(BatchChildAdmin):
                 {
                     "fields": (
                         "root_cause",
-                        "linked_deviation_link",
-                        "linked_capa_link",
+                        *links,
                         "resolved_by",
                         "resolution_date",
                         "closed_by",
@@ -731,6 +864,14 @@ class BatchDeviationAdmin(BatchChildAdmin):
 
     def save_with_service(self, request, form, change):
         data = form.cleaned_data
+        if change:
+            editable = deviation_services.EDITABLE_FIELDS
+            values = {name: data[name] for name in form.changed_data if name in editable}
+            if not values:
+                return form.instance
+            return deviation_services.update_batch_deviation(
+                form.instance, actor=request.user, reason="Investigation updated in the admin", **values
+            )
         return deviation_services.open_batch_deviation(
             data["batch"],
             actor=request.user,
