@@ -56,6 +56,12 @@ class BatchRecord(SignableModel, AuditedModel):
     disposition_reason = models.TextField(blank=True, editable=False)
     has_deviations = models.BooleanField(default=False, editable=False)
     review_by_exception = models.BooleanField(default=False, editable=False)
+    # Cost snapshot taken once, at completion (inventory.costing); never recomputed.
+    material_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)
+    labour_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)
+    overhead_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)
+    total_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)
+    unit_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
