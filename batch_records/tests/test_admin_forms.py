@@ -305,3 +305,17 @@ def test_nothing_is_kept_when_the_page_comes_back_with_errors(make_draft_mbr, au
     mbr.refresh_from_db()
     assert mbr.title != "Renamed in a failed save"
     assert mbr.history.count() == 1
+
+
+def test_mbr_picker_of_a_new_batch_offers_approved_mbrs_only(
+    make_draft_mbr, make_approved_mbr, verifier, admin_client_for
+):
+    draft, approved = make_draft_mbr(), make_approved_mbr()
+    response = admin_client_for(verifier).get(
+        "/admin/autocomplete/",
+        {"app_label": "batch_records", "model_name": "batchrecord", "field_name": "mbr", "term": ""},
+    )
+    assert response.status_code == 200
+    offered = {int(result["id"]) for result in response.json()["results"]}
+    assert approved.pk in offered
+    assert draft.pk not in offered
