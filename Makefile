@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format venv migrate demo clean
+.PHONY: run test lint format venv migrate demo clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: demo
 ## test: the whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL)
 test: venv
 	$(BIN)/python -m pytest
+
+## bench: benchmarks on PostgreSQL (DATABASE_URL, default ebr_bench; seeded on first run), writes BENCHMARKS.md
+bench: venv
+	$(BIN)/python benchmarks/run.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -303,7 +303,7 @@ class DemoPlant:
     # master data
 
     def prepare(self):
-        self.mbrs = [self._approved_mbr(product, steps) for product, steps in self._catalogue()]
+        self.mbrs = [self.approved_mbr(product, steps) for product, steps in self._catalogue()]
         self.equipment = self._equipment()
         return self
 
@@ -311,7 +311,7 @@ class DemoPlant:
         sizes = mbr_sizes(len(PRODUCTS), self.steps_min, self.steps_max)
         return list(zip(PRODUCTS, sizes, strict=True))
 
-    def _approved_mbr(self, product, steps):
+    def approved_mbr(self, product, steps):
         """The approved MBR of `product` with `steps` instructions: the one in effect when it
         already has that many, else a new version (the old one is superseded), else a first one."""
         author, approver = self.who(AUTHOR), self.signed(QA_APPROVER)
@@ -414,6 +414,17 @@ class DemoPlant:
             made.append(batch)
             if progress is not None:
                 progress(index + 1, count, batch)
+        return made
+
+    def plan_batches(self, count, *, progress=None):
+        """`count` pending batches: the production plan of the coming weeks, over every process."""
+        numbers = {mbr.product_code: self.batch_numbers(mbr.product_code) for mbr in self.mbrs}
+        made = []
+        for index in range(count):
+            mbr = self.mbrs[index % len(self.mbrs)]
+            made.append(self.make_batch(mbr, BatchStatus.PENDING, next(numbers[mbr.product_code])))
+            if progress is not None:
+                progress(index + 1, count, made[-1])
         return made
 
     def make_batch(self, mbr, status, batch_number):
@@ -706,10 +717,12 @@ def create_demo_batches(
     steps_min=20,
     steps_max=200,
     seed=2026,
+    planned=0,
     progress=None,
 ):
-    """`count` batches of the demo site, made through the services by `personas` (role →
-    user), who sign with `password_for(user)`; returns them in the order made."""
+    """`count` batches of the demo site in every status, then `planned` more pending ones,
+    made through the services by `personas` (role → user), who sign with
+    `password_for(user)`; returns them in the order made."""
     demo_users_ready(personas)
     plant = DemoPlant(
         site=site,
@@ -720,4 +733,5 @@ def create_demo_batches(
         steps_max=steps_max,
         seed=seed,
     ).prepare()
-    return plant.make_batches(count, progress=progress)
+    made = plant.make_batches(count, progress=progress)
+    return made + plant.plan_batches(planned, progress=progress)

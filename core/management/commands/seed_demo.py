@@ -36,6 +36,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--batches", type=int, default=0, help="How many demo batches to create.")
         parser.add_argument(
+            "--planned",
+            type=int,
+            default=0,
+            help="How many more batches to create as a production plan (pending: created, not executed).",
+        )
+        parser.add_argument(
             "--steps-min", type=int, default=20, help="Instructions of the smallest master batch record (20)."
         )
         parser.add_argument(
@@ -53,12 +59,12 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="Do not print the demo users.")
 
     def handle(self, *args, **options):
-        if options["batches"] < 0:
-            raise CommandError("--batches must be 0 or more.")
+        if options["batches"] < 0 or options["planned"] < 0:
+            raise CommandError("--batches and --planned must be 0 or more.")
         if not 1 <= options["steps_min"] <= options["steps_max"]:
             raise CommandError("--steps-min must be at least 1 and at most --steps-max.")
         site, line, users = self.create_people()
-        if options["batches"]:
+        if options["batches"] or options["planned"]:
             started = time.monotonic()
             if options["fast_passwords"]:
                 # The configured hashers, with Argon2 verified once per (password, hash).
@@ -106,16 +112,14 @@ class Command(BaseCommand):
     def create_batches(self, site, line, users, options):
         from core.demo import create_demo_batches
 
-        count = options["batches"]
-        step = max(1, count // 20)
-
         def progress(done, total, batch):
-            if not options["quiet"] and total > 20 and (done % step == 0 or done == total):
+            if not options["quiet"] and total > 20 and (done % max(1, total // 20) == 0 or done == total):
                 self.stdout.write(f"  {done}/{total} batches ({batch.batch_id} {batch.status})")
 
         # Each business action is its own transaction, as it would be through the API.
         return create_demo_batches(
-            count,
+            options["batches"],
+            planned=options["planned"],
             site=site,
             product_line=line,
             personas={user.username: user for user in users},

@@ -1,0 +1,780 @@
+"""`make bench`: seed the benchmark dataset if missing, serve it with gunicorn on the
+loopback address, measure scenarios S1–S6 from this separate process, print the table and
+write BENCHMARKS.md.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ebr_bench .venv/bin/python benchmarks/run.py
+
+Every load is bounded in requests and time; the servers started here (gunicorn, and a
+throwaway Redis for the shared cache when redis-server is installed) are stopped at the end.
+See docs/benchmarks.md for what each scenario measures.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/ebr_bench"
+HOST = "127.0.0.1"
+API = "/api/batch_records"
+HARD_LIMIT_SECONDS = 30 * 60
+
+TARGETS = {
+    "s1_ratio_raw": 0.5,
+    "s1_queries": 5,
+    "s2_ratio_values": 0.5,
+    "s3_margin_ms": 30,
+    "s5_pdf_s": 1.0,
+    "s5_trail_ms": 50,
+    "s6_worker_mb": 250,
+    "s6_export_mb": 100,
+}
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"Nothing answers on {HOST}:{port} after {timeout} s.")
+
+
+def ensure_database(url):
+    """Create the benchmark database when it does not exist yet."""
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            log(f"creating database {name}")
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+class Servers:
+    """gunicorn (and Redis) started by this run, stopped by it."""
+
+    def __init__(self):
+        self.processes = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="ebr-bench-"))
+
+    def start_redis(self):
+        if shutil.which("redis-server") is None:
+            return None
+        port = free_port()
+        process = subprocess.Popen(  # noqa: S603 — fixed arguments, loopback only
+            [shutil.which("redis-server"), "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        wait_for_port(port)
+        return f"redis://{HOST}:{port}/0"
+
+    def start_gunicorn(self, workers, env):
+        port = free_port()
+        process = subprocess.Popen(  # noqa: S603 — fixed arguments, loopback only
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi:application",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"{HOST}:{port}",
+                "--timeout",
+                "300",
+                "--graceful-timeout",
+                "5",
+                "--keep-alive",
+                "30",
+                "--worker-tmp-dir",
+                str(self.tmp),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / f"gunicorn-{port}.log", "w"),  # noqa: SIM115 — closed with the process
+        )
+        self.processes.append(process)
+        wait_for_port(port)
+        deadline = time.monotonic() + 60
+        while len(worker_pids(process.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return process, port
+
+    def stop(self, process):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def stop_all(self):
+        for process in reversed(self.processes):
+            self.stop(process)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def worker_pids(master_pid):
+    try:
+        text = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(pid) for pid in text.split()]
+
+
+def memory_kb(pid, key):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+# --- machine -----------------------------------------------------------------------------
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    from django import get_version
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0]
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory": f"{memory / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "django": get_version(),
+        "os": platform.platform(),
+        "load": os.getloadavg(),
+    }
+
+
+# --- helpers on this side ----------------------------------------------------------------
+
+
+def token_for(user):
+    from knox.models import AuthToken
+
+    return AuthToken.objects.create(user=user)[1]
+
+
+def count_queries(path, token):
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    client.get(path)  # warm caches (content types, permissions of a first request)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return len(queries)
+
+
+def values_within_spec(step):
+    values = {}
+    for field in step.required_data_fields:
+        name, kind = field["name"], field["type"]
+        if kind == "boolean":
+            values[name] = True
+        elif kind == "text":
+            values[name] = "ok"
+        else:
+            limits = step.specifications.get(name) or {}
+            low, high = limits.get("min"), limits.get("max")
+            if low is not None and high is not None:
+                values[name] = str((float(low) + float(high)) / 2)
+            elif high is not None:
+                values[name] = str(float(high) / 2)
+            elif low is not None:
+                values[name] = str(float(low) * 1.1)
+            else:
+                values[name] = "10"
+    return values
+
+
+def argon2_verify_ms(user, password, runs=5):
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    hasher = Argon2PasswordHasher()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        assert hasher.verify(password, user.password)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def best(results):
+    return max(results, key=lambda result: result.throughput)
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+
+def s1_list(port, token, rounds):
+    from batch_records.models import BatchRecord
+    from benchmarks.load import run_load
+
+    pages = [f"?page={page}" for page in range(1, min(5, -(-BatchRecord.objects.count() // 50)) + 1)]
+    endpoints = {
+        "raw": [f"/bench/raw/batches/{page}" for page in pages],
+        "values": [f"/bench/values/batches/{page}" for page in pages],
+        "api": [f"{API}/batch-records/{page}" for page in pages],
+    }
+    runs = {name: [] for name in endpoints}
+    for name, paths in endpoints.items():
+        run_load(
+            f"warm {name}", host=HOST, port=port, token=token, paths=paths, concurrency=2, requests=20, time_limit=30
+        )
+    for _ in range(rounds):
+        for name, paths in endpoints.items():
+            result = run_load(
+                f"S1 {name}", host=HOST, port=port, token=token, paths=paths, concurrency=4, requests=300, time_limit=40
+            )
+            log(result.summary())
+            runs[name].append(result)
+    out = {name: best(results) for name, results in runs.items()}
+    out["queries"] = {size: count_queries(f"{API}/batch-records/?page_size={size}", token) for size in (1, 50, 200)}
+    return out
+
+
+def s2_detail(port, token, batch, rounds):
+    from benchmarks.load import Client, run_load
+
+    endpoints = {
+        "raw": [f"/bench/raw/batches/{batch.pk}/"],
+        "values": [f"/bench/values/batches/{batch.pk}/"],
+        "api": [f"{API}/batch-records/{batch.pk}/"],
+    }
+    status, _, headers, _ = Client(HOST, port, token).request("GET", endpoints["api"][0])
+    assert status == 200, status
+    etag = headers.get("ETag")
+    runs = {name: [] for name in [*endpoints, "api_304"]}
+    for name, paths in endpoints.items():
+        run_load(
+            f"warm {name}", host=HOST, port=port, token=token, paths=paths, concurrency=2, requests=6, time_limit=60
+        )
+    for _ in range(rounds):
+        for name, paths in endpoints.items():
+            result = run_load(
+                f"S2 {name}", host=HOST, port=port, token=token, paths=paths, concurrency=2, requests=40, time_limit=60
+            )
+            log(result.summary())
+            runs[name].append(result)
+        result = run_load(
+            "S2 api 304",
+            host=HOST,
+            port=port,
+            token=token,
+            paths=endpoints["api"],
+            concurrency=2,
+            requests=40,
+            time_limit=60,
+            headers={"If-None-Match": etag},
+            ok=(304,),
+        )
+        log(result.summary())
+        runs["api_304"].append(result)
+    out = {name: best(results) for name, results in runs.items()}
+    out["queries"] = count_queries(endpoints["api"][0], token)
+    out["bytes"] = len(Client(HOST, port, token).request("GET", endpoints["api"][0])[1])
+    return out
+
+
+def s3_sign_and_complete(port, token, batch, operator, password, steps):
+    from benchmarks.load import Client, Result
+
+    client = Client(HOST, port, token)
+    starts, completes = Result("S3 start"), Result("S3 sign-and-complete")
+    for step in batch.steps.order_by("step_number")[:steps]:
+        status, body, _, seconds = client.request("POST", f"{API}/batch-steps/{step.pk}/start/", {})
+        starts.statuses[status] = starts.statuses.get(status, 0) + 1
+        if status != 200:
+            raise RuntimeError(f"start step {step.step_number}: {status} {body[:300]!r}")
+        starts.latencies.append(seconds)
+        payload = {"actual_values": values_within_spec(step), "password": password}
+        status, body, _, seconds = client.request("POST", f"{API}/batch-steps/{step.pk}/complete/", payload)
+        completes.statuses[status] = completes.statuses.get(status, 0) + 1
+        if status != 200:
+            raise RuntimeError(f"complete step {step.step_number}: {status} {body[:300]!r}")
+        completes.latencies.append(seconds)
+    client.close()
+    argon2 = argon2_verify_ms(operator, password)
+    log(starts.summary())
+    log(f"{completes.summary()}; one Argon2 verification: {argon2:.0f} ms")
+    return {"start": starts, "complete": completes, "argon2_ms": argon2}
+
+
+def s4_contention(port, s3_batch, operator, password, tag):
+    """32 clients at once on the same step, the same batch, the same equipment, the same
+    retried request. Returns {case: {successes, lost_writes, double_effects, server_errors}}."""
+    from batch_records.models import BatchMaterial, BatchStep
+    from benchmarks import dataset
+    from benchmarks.load import Client, run_at_once
+    from core.models import Signature, SignatureMeaning
+
+    clients = 32
+    tokens = [token_for(operator) for _ in range(clients)]
+    cases = {}
+    starter = Client(HOST, port, tokens[0])
+
+    def next_pending_step():
+        step = s3_batch.steps.filter(status="pending").order_by("step_number").first()
+        status, body, _, _ = starter.request("POST", f"{API}/batch-steps/{step.pk}/start/", {})
+        assert status == 200, (status, body[:300])
+        return step
+
+    def signatures(record, meaning):
+        return Signature.objects.filter(
+            content_type__model=record._meta.model_name, object_id=record.pk, meaning=meaning
+        ).count()
+
+    # (a) one step, 32 operators completing it with different values at once.
+    step = next_pending_step()
+    bodies = []
+    for index in range(clients):
+        values = values_within_spec(step)
+        for field in step.required_data_fields:
+            if field["type"] == "text":
+                values[field["name"]] = f"client {index}"
+        bodies.append({"actual_values": values, "password": password, "comment": f"client {index}"})
+    requests = [(tokens[i], "POST", f"{API}/batch-steps/{step.pk}/complete/", bodies[i], None) for i in range(clients)]
+    result, answers = run_at_once("S4 same step", host=HOST, port=port, requests=requests)
+    winners = [i for i, (status, _) in enumerate(answers) if status == 200]
+    step = BatchStep.objects.get(pk=step.pk)
+    performed = signatures(step, SignatureMeaning.PERFORMED)
+    lost = 0
+    if winners:
+        expected = json.loads(answers[winners[0]][1])["actual_values"]
+        lost = int(step.actual_values != expected)
+    elif step.status != "pending":
+        lost = 1
+    cases["same step: 32 × complete"] = {
+        "successes": len(winners),
+        "expected": 1,
+        "lost_writes": lost,
+        "double_effects": max(0, len(winners) - 1) + max(0, performed - 1),
+        "server_errors": result.server_errors,
+        "statuses": dict(result.statuses),
+    }
+
+    # (b) one batch, its 32 materials dispensed at once (each a different lot).
+    batch = dataset.started_batch(dataset.BENCH_S4, 20, f"BENCH-S4M-{tag}")
+    materials = list(batch.materials.order_by("line_number"))
+    requests = [
+        (
+            tokens[i],
+            "POST",
+            f"{API}/batch-materials/{material.pk}/dispense/",
+            {"lot_number": f"LOT-{tag}-{i:02d}", "quantity": str(material.quantity_required), "password": password},
+            None,
+        )
+        for i, material in enumerate(materials)
+    ]
+    result, answers = run_at_once("S4 same batch", host=HOST, port=port, requests=requests)
+    lost = double = 0
+    for i, material in enumerate(materials):
+        stored = BatchMaterial.objects.get(pk=material.pk)
+        if answers[i][0] == 200 and (stored.lot_number != f"LOT-{tag}-{i:02d}" or stored.status != "dispensed"):
+            lost += 1
+        double += max(0, signatures(stored, SignatureMeaning.DISPENSED) - 1)
+    cases["same batch: 32 materials dispensed"] = {
+        "successes": sum(1 for status, _ in answers if status == 200),
+        "expected": clients,
+        "lost_writes": lost,
+        "double_effects": double,
+        "server_errors": result.server_errors,
+        "statuses": dict(result.statuses),
+    }
+
+    # (c) one equipment, 32 batches starting to use it at once.
+    item, usages = dataset.contention_usages(clients, tag)
+    requests = [
+        (tokens[i], "POST", f"{API}/batch-equipment/{usage.pk}/start_usage/", {}, None)
+        for i, usage in enumerate(usages)
+    ]
+    result, answers = run_at_once("S4 same equipment", host=HOST, port=port, requests=requests)
+    item.refresh_from_db()
+    in_use = item.batch_usages.filter(status="in_use").count()
+    successes = sum(1 for status, _ in answers if status == 200)
+    cases["same equipment: 32 × start_usage"] = {
+        "successes": successes,
+        "expected": 1,
+        "lost_writes": int(successes == 1 and item.status != "in_use"),
+        "double_effects": max(0, successes - 1) + max(0, in_use - 1),
+        "server_errors": result.server_errors,
+        "statuses": dict(result.statuses),
+    }
+
+    # (d) one request retried 32 times at once with the same Idempotency-Key.
+    step = next_pending_step()
+    body = {"actual_values": values_within_spec(step), "password": password}
+    headers = {"Idempotency-Key": f"bench-{tag}-retry"}
+    requests = [(tokens[0], "POST", f"{API}/batch-steps/{step.pk}/complete/", body, headers) for _ in range(clients)]
+    result, answers = run_at_once("S4 same key", host=HOST, port=port, requests=requests)
+    step = BatchStep.objects.get(pk=step.pk)
+    performed = signatures(step, SignatureMeaning.PERFORMED)
+    completed_rows = step.history.filter(history_change_reason="Step performed").count()
+    cases["same Idempotency-Key: 32 retries"] = {
+        "successes": sum(1 for status, _ in answers if status == 200),
+        "expected": "≥ 1",
+        "lost_writes": int(step.status == "in_progress"),
+        "double_effects": max(0, performed - 1) + max(0, completed_rows - 1),
+        "server_errors": result.server_errors,
+        "statuses": dict(result.statuses),
+    }
+    starter.close()
+    for name, case in cases.items():
+        log(f"S4 {name}: {case}")
+    return cases
+
+
+def s5_export_and_trail(port, token, batch):
+    from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
+    from benchmarks.dataset import step_history_count
+    from benchmarks.load import Client, Result, run_sequence
+
+    client = Client(HOST, port, token)
+    pdf = run_sequence(
+        "S5 PDF export", client, [("GET", f"{API}/batch-records/{batch.pk}/export/?format=pdf", None)] * 5
+    )
+    json_export = run_sequence("S5 JSON export", client, [("GET", f"{API}/batch-records/{batch.pk}/export/", None)] * 3)
+    step = batch.steps.order_by("step_number").first()
+    batch_trail = run_sequence(
+        "S5 batch history/", client, [("GET", f"{API}/batch-records/{batch.pk}/history/", None)] * 40
+    )
+    step_trail = run_sequence("S5 step history/", client, [("GET", f"{API}/batch-steps/{step.pk}/history/", None)] * 40)
+    client.close()
+
+    # The whole trail of the batch and its children, as the export reads it: the queries alone.
+    query = Result("S5 batch + children trail query")
+    rows = 0
+    for _ in range(15):
+        started = time.perf_counter()
+        rows = len(list(BatchRecord.history.filter(id=batch.pk).values_list("history_id")))
+        for model in (BatchStep, BatchMaterial, BatchEquipment, BatchDeviation):
+            rows += len(list(model.history.filter(batch_id=batch.pk).values_list("history_id", "history_date")))
+        query.latencies.append(time.perf_counter() - started)
+    for result in (pdf, json_export, batch_trail, step_trail, query):
+        log(result.summary())
+    return {
+        "pdf": pdf,
+        "json": json_export,
+        "batch_trail": batch_trail,
+        "step_trail": step_trail,
+        "trail_query": query,
+        "trail_rows": rows,
+        "table_rows": step_history_count(),
+    }
+
+
+def s6_export_memory(servers, env, token, small, big):
+    from benchmarks.load import Client
+
+    process, port = servers.start_gunicorn(1, env)
+    try:
+        pid = worker_pids(process.pid)[0]
+        client = Client(HOST, port, token)
+        client.request("GET", f"{API}/batch-records/{small.pk}/")
+        client.request(
+            "GET", f"{API}/batch-records/{small.pk}/export/?format=pdf", headers={"Accept": "application/pdf"}
+        )
+        before = memory_kb(pid, "VmHWM")
+        _, body, _, json_seconds = client.request("GET", f"{API}/batch-records/{big.pk}/export/")
+        after_json = memory_kb(pid, "VmHWM")
+        document = json.loads(body)
+        status, _, _, pdf_seconds = client.request(
+            "GET", f"{API}/batch-records/{big.pk}/export/?format=pdf", headers={"Accept": "application/pdf"}
+        )
+        after_pdf = memory_kb(pid, "VmHWM")
+        client.close()
+        assert status == 200, status
+        return {
+            "baseline_mb": before / 1024,
+            "json_extra_mb": (after_json - before) / 1024,
+            "pdf_extra_mb": (after_pdf - before) / 1024,
+            "json_s": json_seconds,
+            "pdf_s": pdf_seconds,
+            "audit_entries": len(document.get("audit_trail", [])),
+        }
+    finally:
+        servers.stop(process)
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def verdict(ok):
+    return "✅" if ok else "❌"
+
+
+def report(info, s1, s2, s3, s4, s5, s6, workers, elapsed):
+    rows = []
+    raw, values, api = s1["raw"], s1["values"], s1["api"]
+    ratio_raw, ratio_values = api.throughput / raw.throughput, api.throughput / values.throughput
+    queries = s1["queries"]
+    rows.append(
+        (
+            "S1 batch list, 50/page",
+            f"API {api.throughput:.0f} req/s (p50 {api.p50 * 1000:.0f} ms, p99 {api.p99 * 1000:.0f} ms); "
+            f"raw {raw.throughput:.0f} req/s (p50 {raw.p50 * 1000:.0f}, p99 {raw.p99 * 1000:.0f}); "
+            f"values() {values.throughput:.0f} req/s (p50 {values.p50 * 1000:.0f}, p99 {values.p99 * 1000:.0f}); "
+            f"ratio {ratio_raw:.2f}× raw, {ratio_values:.2f}× values()",
+            f"≥ {TARGETS['s1_ratio_raw']}× raw",
+            verdict(ratio_raw >= TARGETS["s1_ratio_raw"]),
+        )
+    )
+    rows.append(
+        (
+            "S1 queries per list page",
+            f"{queries[1]} (1 row), {queries[50]} (50 rows), {queries[200]} (200 rows)",
+            f"≤ {TARGETS['s1_queries']} at any size",
+            verdict(max(queries.values()) <= TARGETS["s1_queries"] and len(set(queries.values())) == 1),
+        )
+    )
+    d_raw, d_values, d_api, d_304 = s2["raw"], s2["values"], s2["api"], s2["api_304"]
+    d_ratio = d_api.throughput / d_values.throughput
+    rows.append(
+        (
+            "S2 detail, 200-step batch",
+            f"API {d_api.throughput:.1f} req/s (p50 {d_api.p50 * 1000:.0f} ms, p99 {d_api.p99 * 1000:.0f} ms, "
+            f"{s2['bytes'] // 1024} KiB, {s2['queries']} queries); values() {d_values.throughput:.1f} req/s "
+            f"(p50 {d_values.p50 * 1000:.0f} ms); raw {d_raw.throughput:.1f} req/s (p50 {d_raw.p50 * 1000:.0f} ms); "
+            f"ratio {d_ratio:.2f}× values()",
+            f"≥ {TARGETS['s2_ratio_values']}× values()",
+            verdict(d_ratio >= TARGETS["s2_ratio_values"]),
+        )
+    )
+    rows.append(
+        (
+            "S2 304 with If-None-Match",
+            f"{d_304.throughput:.1f} req/s (p50 {d_304.p50 * 1000:.0f} ms, p99 {d_304.p99 * 1000:.0f} ms); "
+            f"{d_304.throughput / d_values.throughput:.2f}× values()",
+            "(reported)",
+            "",
+        )
+    )
+    complete, argon2 = s3["complete"], s3["argon2_ms"]
+    rows.append(
+        (
+            "S3 sign-and-complete a step",
+            f"p50 {complete.p50 * 1000:.0f} ms, p99 {complete.p99 * 1000:.0f} ms over {len(complete.latencies)} steps "
+            f"(start: p50 {s3['start'].p50 * 1000:.0f} ms); one Argon2 verification {argon2:.0f} ms",
+            f"p50 ≤ Argon2 + {TARGETS['s3_margin_ms']} ms = {argon2 + TARGETS['s3_margin_ms']:.0f} ms",
+            verdict(complete.p50 * 1000 <= argon2 + TARGETS["s3_margin_ms"]),
+        )
+    )
+    for name, case in s4.items():
+        zeros = case["lost_writes"] == 0 and case["double_effects"] == 0 and case["server_errors"] == 0
+        rows.append(
+            (
+                f"S4 {name}",
+                f"{case['successes']} succeeded (expected {case['expected']}); lost writes {case['lost_writes']}, "
+                f"double effects {case['double_effects']}, 5xx {case['server_errors']}; statuses {case['statuses']}",
+                "all 0",
+                verdict(zeros),
+            )
+        )
+    pdf = s5["pdf"]
+    rows.append(
+        (
+            "S5 PDF export, 200-step batch",
+            f"p50 {pdf.p50:.2f} s, max {max(pdf.latencies, default=float('nan')):.2f} s; "
+            f"JSON export p50 {s5['json'].p50:.2f} s ({s5['trail_rows']} audit rows)",
+            f"< {TARGETS['s5_pdf_s']:.0f} s",
+            verdict(pdf.p50 < TARGETS["s5_pdf_s"]),
+        )
+    )
+    trail, step_trail, query = s5["batch_trail"], s5["step_trail"], s5["trail_query"]
+    rows.append(
+        (
+            "S5 audit trail of one batch",
+            f"GET batch history/ p50 {trail.p50 * 1000:.0f} ms (p99 {trail.p99 * 1000:.0f}); step history/ p50 "
+            f"{step_trail.p50 * 1000:.0f} ms; batch + children trail query p50 {query.p50 * 1000:.1f} ms "
+            f"({s5['trail_rows']} rows; step history table {s5['table_rows']:,} rows)",
+            f"< {TARGETS['s5_trail_ms']} ms",
+            verdict(max(trail.p50, query.p50) * 1000 < TARGETS["s5_trail_ms"]),
+        )
+    )
+    peak = max(s6["workers"].values()) if s6["workers"] else float("nan")
+    rows.append(
+        (
+            "S6 peak RSS per worker (S1–S5)",
+            ", ".join(f"{mb:.0f} MB" for mb in s6["workers"].values()),
+            f"≤ {TARGETS['s6_worker_mb']} MB",
+            verdict(peak <= TARGETS["s6_worker_mb"]),
+        )
+    )
+    export = s6["export"]
+    rows.append(
+        (
+            "S6 extra memory, export of a 200-step batch with 10,000 history rows",
+            f"PDF +{export['pdf_extra_mb']:.0f} MB ({export['pdf_s']:.1f} s), JSON +{export['json_extra_mb']:.0f} MB "
+            f"({export['json_s']:.1f} s), {export['audit_entries']} audit entries; worker before: "
+            f"{export['baseline_mb']:.0f} MB",
+            f"≤ {TARGETS['s6_export_mb']} MB",
+            verdict(export["pdf_extra_mb"] <= TARGETS["s6_export_mb"]),
+        )
+    )
+    return rows
+
+
+def markdown(info, rows, workers, elapsed, load_after):
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` (benchmarks/run.py; see docs/benchmarks.md).",
+        "",
+        "| Machine | |",
+        "| --- | --- |",
+        f"| CPU | {info['cores']} cores, {info['cpu']} |",
+        f"| Memory | {info['memory']} |",
+        f"| OS | {info['os']} |",
+        f"| Python / Django | {info['python']} / {info['django']} |",
+        f"| PostgreSQL | {info['postgres']} |",
+        f"| Server | gunicorn, {workers} sync workers, on 127.0.0.1; client in a separate process |",
+        f"| Load average before / after | {' '.join(f'{v:.2f}' for v in info['load'])} / "
+        f"{' '.join(f'{v:.2f}' for v in load_after)} |",
+        f"| Run time | {elapsed / 60:.1f} min |",
+        "",
+        "The machine was shared with other work while this ran: absolute numbers are noisy, and the "
+        "ratios (measured in the same run, on the same rows, by the same client) are the fairer reading.",
+        "",
+        "| Scenario | Result | Target | |",
+        "| --- | --- | --- | --- |",
+    ]
+    for scenario, result, target, ok in rows:
+        lines.append(f"| {scenario} | {result} | {target} | {ok} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def hard_time_limit(signum, frame):
+    raise TimeoutError(f"The benchmark stopped itself after {HARD_LIMIT_SECONDS // 60} minutes.")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds of S1/S2 (the best is kept).")
+    parser.add_argument("--s3-steps", type=int, default=30)
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--seed-only", action="store_true", help="Make the dataset and stop.")
+    parser.add_argument("--batches", type=int, default=2000, help="Batches in the dataset (2000).")
+    parser.add_argument("--executed", type=int, default=42, help="Of which executed in every status (42).")
+    parser.add_argument("--history-rows", type=int, default=1_000_000, help="Rows of the step history table.")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    signal.signal(signal.SIGALRM, hard_time_limit)
+    signal.alarm(HARD_LIMIT_SECONDS)
+    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not database_url.startswith("postgres"):
+        raise SystemExit("The benchmark runs on PostgreSQL: set DATABASE_URL=postgres://…")
+    ensure_database(database_url)
+    servers = Servers()
+    try:
+        cache_url = servers.start_redis() or "locmem://"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+            "CACHE_URL": cache_url,
+            "CONN_MAX_AGE": "600",
+            "PYTHONPATH": str(ROOT),
+            "STATIC_ROOT": str(servers.tmp / "static"),
+        }
+        (servers.tmp / "static").mkdir()
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        log("migrate")
+        call_command("migrate", verbosity=0)
+        from batch_records.models import BatchRecord
+        from benchmarks import dataset
+        from users.models import User
+
+        dataset.ensure_dataset(batches=args.batches, executed=args.executed, history_rows=args.history_rows)
+        if args.seed_only:
+            return
+        info = machine()
+        operator = User.objects.get(username="operator")
+        password = dataset.signer_password("operator")
+        token = token_for(operator)
+        tag = dataset.run_tag()
+        normal = BatchRecord.objects.get(batch_number=dataset.NORMAL)
+        big = BatchRecord.objects.get(batch_number=dataset.BIG)
+        log("S3 batch: 200 steps, started")
+        s3_batch = dataset.started_batch(dataset.BENCH_200, 200, f"BENCH-S3-{tag}")
+
+        process, port = servers.start_gunicorn(args.workers, env)
+        log(f"gunicorn: {args.workers} workers on {HOST}:{port}")
+        workers = worker_pids(process.pid)
+        s1 = s1_list(port, token, args.rounds)
+        s2 = s2_detail(port, token, normal, args.rounds)
+        s3 = s3_sign_and_complete(port, token, s3_batch, operator, password, args.s3_steps)
+        s4 = s4_contention(port, s3_batch, operator, password, tag)
+        s5 = s5_export_and_trail(port, token, normal)
+        s6 = {"workers": {pid: memory_kb(pid, "VmHWM") / 1024 for pid in workers if Path(f"/proc/{pid}").exists()}}
+        servers.stop(process)
+        log("S6: export memory on a one-worker server")
+        s6["export"] = s6_export_memory(servers, env, token, normal, big)
+        elapsed = time.monotonic() - started
+        rows = report(info, s1, s2, s3, s4, s5, s6, args.workers, elapsed)
+        text = markdown(info, rows, args.workers, elapsed, os.getloadavg())
+        Path(args.output).write_text(text)
+        print()
+        print(text)
+        log(f"written to {args.output}")
+    finally:
+        signal.alarm(0)
+        servers.stop_all()
+
+
+if __name__ == "__main__":
+    main()
