@@ -9,7 +9,8 @@ validated), a batch's lot number and production line while pending.
 
 from django import forms
 from django.contrib import admin
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from capa.models import CAPA
@@ -593,6 +594,12 @@ class BatchRecordAdmin(AuditedModelAdmin):
             changelist_link(BatchMaterial, "materials", batch__id__exact=obj.pk),
             changelist_link(BatchEquipment, "equipment use", batch__id__exact=obj.pk),
             changelist_link(BatchDeviation, "deviations", batch__id__exact=obj.pk),
+        ]
+        # The complete executed record, as the API exports it (the admin session signs in there).
+        export = reverse("batchrecord-export", args=[obj.pk])
+        links += [
+            format_html('<a href="{}?format=pdf">export (PDF)</a>', export),
+            format_html('<a href="{}?format=json">export (JSON)</a>', export),
         ]
         return format_html_join(" · ", "{}", ((link,) for link in links))
 

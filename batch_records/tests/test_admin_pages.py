@@ -80,6 +80,7 @@ def test_batch_page_shows_its_steps_materials_equipment_and_deviations(
     assert "Late start" in html  # a deviation row
     assert f'href="{ADMIN}/masterbatchrecord/{batch.mbr_id}/change/"' in html
     assert f"{ADMIN}/batchstep/?batch__id__exact={batch.pk}" in html
+    assert f"/api/batch_records/batch-records/{batch.pk}/export/?format=pdf" in html
     # Executed records are read-only: no save button, no delete link.
     assert 'name="_save"' not in html
     assert "deletelink" not in html
