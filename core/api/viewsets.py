@@ -113,7 +113,8 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        if self.action != "list" and self.detail_prefetch_related:
+        # The history route reads the record's own history rows, not its nested children.
+        if self.action not in ("list", "history") and self.detail_prefetch_related:
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
         return visible_to(queryset, self.request.user, self.site_field)
 

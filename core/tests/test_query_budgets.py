@@ -1,4 +1,4 @@
-"""Query budgets of every list and detail route of the API, found by walking the URL conf.
+"""Query budgets of every list, detail and history route of the API, found by walking the URL conf.
 
 Each resource gets a few records (with their children: steps, materials, signatures...),
 then many more, made through the services. A list answers in the same number of queries
@@ -69,6 +69,9 @@ BUDGETS = {
     "batchequipment-detail": 6,
 }
 
+# The `history/` route of any record: the record, a count and a page of its own history rows
+# (never its nested children, however many).
+HISTORY_BUDGET = 8
 # A route without its own line above (added since) is held to this.
 DEFAULT_BUDGET = 8
 
@@ -76,7 +79,7 @@ _numbers = count(1)
 
 
 def router_routes():
-    """{url name: (viewset class, 'list' or 'retrieve')} for every GET route of a router."""
+    """{url name: (viewset class, action)} for every list, detail and history route of a router."""
     routes = {}
 
     def walk(patterns):
@@ -85,7 +88,7 @@ def router_routes():
                 walk(pattern.url_patterns)
             elif isinstance(pattern, URLPattern):
                 actions = getattr(pattern.callback, "actions", None) or {}
-                if actions.get("get") in ("list", "retrieve") and pattern.name:
+                if actions.get("get") in ("list", "retrieve", "history") and pattern.name:
                     routes.setdefault(pattern.name, (pattern.callback.cls, actions["get"]))
 
     walk(get_resolver().url_patterns)
@@ -172,7 +175,7 @@ def count_queries(client, url):
 
 
 def route_url(name, viewset, action):
-    """The list (one page of up to 200) or the detail of the newest record of the route."""
+    """The list (one page of up to 200), or the detail or history of the newest record."""
     if action == "list":
         return reverse(name) + "?page_size=200"
     record = viewset.queryset.model.objects.order_by("pk").last()
@@ -182,6 +185,8 @@ def route_url(name, viewset, action):
 
 
 def budget(name):
+    if name.endswith("-history"):
+        return HISTORY_BUDGET
     return BUDGETS.get(name, DEFAULT_BUDGET)
 
 
