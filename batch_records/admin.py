@@ -49,6 +49,7 @@ from .workflows import (
 
 # A batch's content that may still change while it is pending (as through the API).
 BATCH_EDITABLE_FIELDS = ("lot_number", "production_line")
+COST_FIELDS = ("material_cost", "labour_cost", "overhead_cost", "total_cost", "unit_cost")
 
 BOM_COLUMNS = [
     ("material_code", "material code"),
@@ -544,6 +545,10 @@ class BatchRecordAdmin(AuditedModelAdmin):
                 },
             ),
             *([("QA review", {"fields": ("review_list", "release_conditions")})] if obj.status in QA_STATUSES else []),
+            (
+                "Cost (snapshot at completion)",
+                {"classes": ("collapse",), "fields": COST_FIELDS},
+            ),
             ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
         ]
 
