@@ -475,9 +475,8 @@ def s5_export_and_trail(port, token, batch):
     from benchmarks.load import Client, Result, run_sequence
 
     client = Client(HOST, port, token)
-    pdf = run_sequence(
-        "S5 PDF export", client, [("GET", f"{API}/batch-records/{batch.pk}/export/?format=pdf", None)] * 5
-    )
+    pdf_path = f"{API}/batch-records/{batch.pk}/export/?format=pdf"
+    pdf = run_sequence("S5 PDF export", client, [("GET", pdf_path, None, {"Accept": "application/pdf"})] * 5)
     json_export = run_sequence("S5 JSON export", client, [("GET", f"{API}/batch-records/{batch.pk}/export/", None)] * 3)
     step = batch.steps.order_by("step_number").first()
     batch_trail = run_sequence(
