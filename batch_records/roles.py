@@ -32,6 +32,7 @@ _execution = _perms(
 _verification = _perms(
     "add_batchrecord",
     "add_batchequipment",
+    "submit_for_review_batchrecord",
     "change_batchrecord",
     "delete_batchrecord",
     "verify_batchstep",

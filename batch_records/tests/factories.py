@@ -10,7 +10,12 @@ from users.tests.factories import UserFactory
 
 def bill_of_materials():
     return [
-        {"material_code": "API-001", "material_name": "Paracetamol", "quantity_per_unit": "0.5", "unit_of_measure": "kg"},
+        {
+            "material_code": "API-001",
+            "material_name": "Paracetamol",
+            "quantity_per_unit": "0.5",
+            "unit_of_measure": "kg",
+        },
         {"material_code": "EXC-002", "material_name": "Lactose", "quantity_per_unit": "0.25", "unit_of_measure": "kg"},
     ]
 
