@@ -107,10 +107,11 @@ class SignaturesField(serializers.Field):
 
     def to_representation(self, record):
         current = record.content_hash()
+        serializer = SignatureSerializer()  # one instance for all rows: a 200-step batch has hundreds
         rows = []
         for signature in record.signatures.all():
             signature.valid = signature.is_valid_for(current)
-            rows.append(SignatureSerializer(signature).data)
+            rows.append(serializer.to_representation(signature))
         return rows
 
 

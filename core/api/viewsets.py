@@ -97,6 +97,8 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     deletable_statuses = frozenset()
     # Prefetches only the detail representation needs (signatures, nested children).
     detail_prefetch_related = ()
+    # Columns the list rows never show (large JSON of related records), left unread.
+    list_defer = ()
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     signature_throttle_scope = "signature"
@@ -116,6 +118,8 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         # The history route reads the record's own history rows, not its nested children.
         if self.action not in ("list", "history") and self.detail_prefetch_related:
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
+        if self.action == "list" and self.list_defer:
+            queryset = queryset.defer(*self.list_defer)
         return visible_to(queryset, self.request.user, self.site_field)
 
     def get_throttles(self):
