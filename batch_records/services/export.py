@@ -21,7 +21,7 @@ import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 import reportlab
 from django.conf import settings
@@ -34,6 +34,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
@@ -608,6 +609,7 @@ MARGIN = 12 * mm
 CONTENT_WIDTH = PAGE_SIZE[0] - 2 * MARGIN - 12
 # Long sections are printed as tables of this many rows each (each repeats its header).
 TABLE_CHUNK_ROWS = 20
+CELL_FONT_SIZE, CELL_LEADING, CELL_PADDING = 7, 8.5, 3
 # A font that prints names with accents, "°" and "→", where the system has one.
 SYSTEM_FONTS = (
     ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
@@ -646,7 +648,7 @@ def _fonts():
 @functools.cache
 def _styles():
     regular, bold, _ = _fonts()
-    cell = ParagraphStyle("cell", fontName=regular, fontSize=7, leading=8.5)
+    cell = ParagraphStyle("cell", fontName=regular, fontSize=CELL_FONT_SIZE, leading=CELL_LEADING)
     return {
         "title": ParagraphStyle("title", fontName=bold, fontSize=15, leading=19, spaceAfter=4),
         "h2": ParagraphStyle(
@@ -706,7 +708,27 @@ class _CellParagraph(Paragraph):
         return size
 
 
+class _PlainCell:
+    """A table cell of plain text (no markup but line breaks). It becomes a string wrapped
+    once at its column's width: a table draws strings far faster than paragraphs, and most
+    cells of an executed batch record (values, names, times, trail entries) are plain."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, markup):
+        self.lines = [unescape(line) for line in markup.split("<br/>")]
+
+    def wrapped(self, width):
+        regular = _fonts()[0]
+        lines = []
+        for line in self.lines:
+            lines.extend(simpleSplit(line, regular, CELL_FONT_SIZE, width) or [""])
+        return "\n".join(lines)
+
+
 def _cell(markup, style="cell"):
+    if style == "cell" and "<" not in markup.replace("<br/>", ""):
+        return _PlainCell(markup)
     return _CellParagraph(markup, _styles()[style])
 
 
@@ -732,29 +754,37 @@ def _tables(header, groups, widths):
     return flowables
 
 
+def _wrap_plain_cells(cells, widths):
+    """Plain cells as strings wrapped at their column's inner width."""
+    inner = [width - 2 * CELL_PADDING for width in widths]
+    return [cell.wrapped(inner[index]) if isinstance(cell, _PlainCell) else cell for index, cell in enumerate(cells)]
+
+
 def _table(head, rows, widths):
     data = [head]
     regular = _fonts()[0]
+    column_widths = _widths(widths)
     commands = [
-        ("FONT", (0, 0), (-1, -1), regular, 7, 8.5),
+        ("FONT", (0, 0), (-1, -1), regular, CELL_FONT_SIZE, CELL_LEADING),
         ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
         ("GRID", (0, 0), (-1, -1), 0.4, GRID),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("LEFTPADDING", (0, 0), (-1, -1), CELL_PADDING),
+        ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING),
         ("TOPPADDING", (0, 0), (-1, -1), 2),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
     ]
     for index, (cells, kind) in enumerate(rows, start=1):
         if kind == "note":
-            data.append([cells[0], cells[1], *([""] * (len(widths) - 2))])
+            spanned = [column_widths[0], sum(column_widths[1:])]
+            data.append([*_wrap_plain_cells([cells[0], cells[1]], spanned), *([""] * (len(widths) - 2))])
             commands.append(("SPAN", (1, index), (-1, index)))
             commands.append(("BACKGROUND", (0, index), (-1, index), ALERT_FILL))
         else:
-            data.append(cells)
+            data.append(_wrap_plain_cells(cells, column_widths))
             if kind == "alert":
                 commands.append(("BACKGROUND", (0, index), (-1, index), ALERT_FILL))
-    table = Table(data, colWidths=_widths(widths), repeatRows=1, splitInRow=1, hAlign="LEFT")
+    table = Table(data, colWidths=column_widths, repeatRows=1, splitInRow=1, hAlign="LEFT")
     table.setStyle(TableStyle(commands))
     return table
 
