@@ -94,3 +94,18 @@ def test_change_own_password_needs_the_old_one(operator, api_client_for):
     )
     assert changed.status_code == 200
     assert _login("operator", "A-new-Passphrase-77").status_code == 200
+
+
+def test_expired_tokens_of_other_tablets_are_purged_by_command(operator):
+    from django.core.management import call_command
+
+    _login("operator")
+    live = _login("operator").json()["token"]
+    AuthToken.objects.filter(user=operator).exclude(token_key=live[:15]).update(
+        expiry=timezone.now() - timedelta(seconds=1)
+    )
+    call_command("purge_expired_tokens")
+    assert AuthToken.objects.filter(user=operator).count() == 1
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {live}")
+    assert client.get("/api/users/me/").status_code == 200
