@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "users",
     "documents",
     "equipment",
+    "inventory",
     "deviations",
     "capa",
     "batch_records",
@@ -242,6 +243,8 @@ SPECTACULAR_SETTINGS = {
         "CAPAStatusEnum": "capa.models.CAPAStatus",
         "SerialStatusEnum": "serials.choices.SerialStatus",
         "SerialStepStateEnum": "serials.choices.SerialStepState",
+        "LotStatusEnum": "inventory.choices.LotStatus",
+        "MovementKindEnum": "inventory.choices.MovementKind",
     },
 }
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/users/", include("users.api.urls")),
     path("api/documents/", include("documents.api.urls")),
     path("api/equipment/", include("equipment.api.urls")),
+    path("api/inventory/", include("inventory.api.urls")),
     path("api/deviations/", include("deviations.api.urls")),
     path("api/capa/", include("capa.api.urls")),
     path("api/batch_records/serials/", include("serials.api.urls")),

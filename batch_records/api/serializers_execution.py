@@ -8,6 +8,7 @@ from batch_records.models import BatchRecord
 from core.api.serializers import ActionInputSerializer, AuditedModelSerializer, SignatureInputSerializer
 from core.scoping import scope_to_user_sites
 from equipment.models import Equipment
+from inventory.api.serializers import LotPlanEntrySerializer
 
 from .serializers_batches import BatchEquipmentSerializer, BatchMaterialSerializer
 
@@ -54,7 +55,18 @@ class BatchMaterialListSerializer(BatchMaterialDetailSerializer):
 
 
 class MaterialDispenseInputSerializer(SignatureInputSerializer):
-    lot_number = serializers.CharField(max_length=50, help_text="Lot of the material dispensed.")
+    """Where the material comes from: one of `lot_number` (one inventory lot), `lot_plan`
+    (several lots, quantities summing to `quantity`) or `auto: true` (FEFO)."""
+
+    lot_number = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, default="", help_text="Lot ID of the material dispensed."
+    )
+    lot_plan = LotPlanEntrySerializer(
+        many=True, required=False, allow_empty=False, help_text="Explicit plan: [{lot, quantity}], drawn in order."
+    )
+    auto = serializers.BooleanField(
+        required=False, default=False, help_text="Draw from released lots, first expiring first (FEFO)."
+    )
     quantity = serializers.DecimalField(
         max_digits=16, decimal_places=4, help_text="Quantity dispensed (> 0), in the line's unit of measure."
     )

@@ -18,6 +18,7 @@ from core.api.serializers import (
 from core.api.viewsets import AuditedViewSet, idempotency_parameter, record_action
 from core.exceptions import Conflict
 from core.services import lock
+from inventory.api.batch_views import BatchInventoryMixin
 
 from .serializers_batches import (
     BatchCompleteInputSerializer,
@@ -40,7 +41,7 @@ from .views_export import BatchExportMixin
 _AUDIT_USERS = ("created_by", "updated_by")
 
 
-class BatchRecordViewSet(BatchExportMixin, AuditedViewSet):
+class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
     """Batches: created from an approved MBR (a snapshot), started, completed; the detail
     nests steps, materials, equipment use, deviations and signatures."""
 

@@ -25,6 +25,7 @@ from batch_records.specifications import to_decimal
 from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.services import lock
+from inventory.costing import batch_cost_snapshot
 
 # A module import: deviations.py uses the guard below, and either module may load first.
 from . import deviations
@@ -326,6 +327,9 @@ def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
     batch.status = transition.target
     batch.yield_percentage = yield_percentage
     batch.completed_at = timezone.now()
+    # Seed 001: the cost is captured once, at completion, and never recomputed.
+    for name, value in batch_cost_snapshot(batch).items():
+        setattr(batch, name, value)
     batch.save(actor=actor, reason=f"Production completed: yield {yield_percentage}%")
     if not yield_within_limits(batch):
         deviations.open_batch_deviation(

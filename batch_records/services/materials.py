@@ -21,6 +21,7 @@ from batch_records.workflows import MATERIAL_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
+from inventory import services as inventory
 
 from .batches import MATERIAL_LIMIT, MATERIAL_PLACES, ensure_batch_open
 from .deviations import open_batch_deviation
@@ -111,22 +112,27 @@ def _usage_deviation_text(material, batch, difference, tolerance):
 
 
 @transaction.atomic
-def dispense_material(material, *, actor, lot_number, quantity, password, comment="", username=None):
-    """pending → dispensed: `actor` weighs out `quantity` of lot `lot_number` for the
-    batch and signs "dispensed" (21 CFR 211.101(c))."""
+def dispense_material(
+    material, *, actor, quantity, password, lot_number="", lot_plan=None, auto=False, comment="", username=None
+):
+    """pending → dispensed: `actor` weighs out `quantity` for the batch and signs
+    "dispensed" (21 CFR 211.101(c)). The stock comes from inventory lots (21 CFR 211.84):
+    the lot named by `lot_number`, an explicit `lot_plan` [{"lot", "quantity"}], or FEFO
+    with `auto`; consumption movements and the lots drawn are recorded in this transaction."""
     batch, material = _lock_batch_and_material(material, "dispense")
     transition = MATERIAL_WORKFLOW.check(material, "dispense", actor)
     _require_batch_status(batch, material, "dispense", DISPENSING)
     lot_number = (lot_number or "").strip()
-    errors = {}
-    if not lot_number:
-        errors["lot_number"] = ["The lot number of the material dispensed is required."]
+    errors = inventory.dispense_source_errors(lot_number, lot_plan, auto)
     try:
         quantity = clean_material_quantity(quantity, field="quantity", allow_zero=False)
     except ValidationError as error:
         errors.update(error.message_dict)
     if errors:
         raise ValidationError(errors)
+    lot_number = inventory.draw_lots_for_dispense(
+        batch, material, actor=actor, quantity=quantity, lot_number=lot_number, lot_plan=lot_plan, auto=auto
+    )
     material.status = transition.target
     material.lot_number = lot_number
     material.quantity_dispensed = quantity
@@ -226,4 +232,6 @@ def return_material(material, *, actor, reason):
     material.returned_at = timezone.now()
     material.return_reason = reason
     material.save(actor=actor, reason=f"Returned: {reason}")
+    # What was drawn goes back into the same lots, as return movements.
+    inventory.return_drawn_lots(material, actor=actor, reason=reason)
     return material

@@ -33,6 +33,7 @@ from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
+from inventory.services import receive_finished_goods
 
 from .batches import ensure_batch_open, refresh_batch_flags, yield_within_limits
 from .materials import material_tolerance_percent
@@ -512,6 +513,8 @@ def release_batch(batch, *, actor, password, comment="", username=None):
     batch.release_date = timezone.now()
     batch.save(actor=actor, reason=comment or "Released by QA")
     sign(batch, signer=actor, password=password, meaning=SignatureMeaning.RELEASED, comment=comment, username=username)
+    # The quantity produced enters stock as a released finished-goods lot, in this transaction.
+    receive_finished_goods(batch, actor=actor)
     return batch
 
 

@@ -30,6 +30,8 @@ from deviations.tests.factories import DeviationFactory
 from documents.tests.factories import DocumentFactory
 from equipment.services import record_calibration, record_cleaning
 from equipment.tests.factories import EquipmentFactory
+from inventory.models import Material
+from inventory.services import receive_lot
 from users.roles import ROLES
 from users.tests.factories import PASSWORD, UserFactory
 
@@ -156,12 +158,28 @@ def add_records(site, operator, verifier, author, qa_approver, records_admin):
             open_batch_deviation(
                 executed, actor=operator, deviation_type="documentation_error", description="Late entry."
             )
+            stock_lot(site, records_admin)
             DocumentFactory()
             DeviationFactory(site=site)
             CAPAFactory(site=site, owner=operator)
             UserFactory().sites.add(site)
 
     return add
+
+
+def stock_lot(site, records_admin):
+    """A lot received into the inventory (a material, a lot, a receipt movement)."""
+    material = Material.objects.filter(code="QB-RM").first() or Material.objects.create(
+        code="QB-RM", name="Budget raw material", unit_of_measure="kg"
+    )
+    receive_lot(
+        actor=records_admin,
+        material=material,
+        site=site,
+        supplier="Acme Pharma",
+        quantity=Decimal("10"),
+        expiry_date=timezone.localdate() + timedelta(days=365),
+    )
 
 
 def count_queries(client, url):

@@ -1,0 +1,206 @@
+"""Read-only views of the stock around a batch: the dry run of what dispensing would draw
+(seed 004), and the genealogy of lots both ways (21 CFR 211.184, 211.188(b)). Nothing here
+writes: no movement, no history row. Each function runs a fixed number of queries."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from batch_records.choices import MaterialStatus
+from batch_records.models import BatchMaterial
+
+from .choices import LotStatus
+from .models import BatchMaterialLot, Lot
+from .services import fefo_key
+
+ZERO = Decimal(0)
+
+
+def _usable_lots_by_code(codes, site):
+    today = timezone.localdate()
+    lots = Lot.objects.filter(
+        Q(expiry_date__isnull=True) | Q(expiry_date__gte=today),
+        material__code__in=codes,
+        site=site,
+        status=LotStatus.RELEASED,
+        quantity_on_hand__gt=0,
+    ).select_related("material")
+    by_code = defaultdict(list)
+    for lot in lots:
+        by_code[lot.material.code].append(lot)
+    for group in by_code.values():
+        group.sort(key=fefo_key)
+    return by_code
+
+
+def batch_availability(batch):
+    """Per material line of `batch`: what remains to dispense (`required`), what FEFO could
+    draw for it at the batch's site (`available`), the `shortfall`, and the lots it would
+    pick. Lines of the same material share the stock: a later line sees what is left after
+    the earlier ones (in line order)."""
+    materials = list(BatchMaterial.objects.filter(batch_id=batch.pk).order_by("line_number", "id"))
+    lots_by_code = _usable_lots_by_code({material.material_code for material in materials}, batch.site)
+    reserved = defaultdict(Decimal)
+    rows = []
+    for material in materials:
+        required = material.quantity_required if material.status == MaterialStatus.PENDING else ZERO
+        free = [(lot, lot.quantity_on_hand - reserved[lot.pk]) for lot in lots_by_code.get(material.material_code, [])]
+        free = [(lot, quantity) for lot, quantity in free if quantity > 0]
+        available = sum((quantity for _, quantity in free), ZERO)
+        picks, remaining = [], required
+        for lot, quantity in free:
+            if remaining <= 0:
+                break
+            taken = min(remaining, quantity)
+            picks.append(
+                {
+                    "lot": lot.pk,
+                    "lot_id": lot.lot_id,
+                    "expiry_date": lot.expiry_date,
+                    "quantity_on_hand": lot.quantity_on_hand,
+                    "quantity": taken,
+                }
+            )
+            reserved[lot.pk] += taken
+            remaining -= taken
+        shortfall = max(required - available, ZERO)
+        rows.append(
+            {
+                "material": material.pk,
+                "line_number": material.line_number,
+                "material_code": material.material_code,
+                "material_name": material.material_name,
+                "unit_of_measure": material.unit_of_measure,
+                "status": material.status,
+                "required": required,
+                "available": available,
+                "shortfall": shortfall,
+                "satisfied": shortfall == 0,
+                "lots": picks,
+            }
+        )
+    return {
+        "batch": batch.pk,
+        "batch_id": batch.batch_id,
+        "site": batch.site_id,
+        "satisfied": all(row["satisfied"] for row in rows),
+        "materials": rows,
+    }
+
+
+def _finished_goods(lot):
+    return {
+        "lot": lot.pk,
+        "lot_id": lot.lot_id,
+        "material_code": lot.material.code,
+        "status": lot.status,
+        "quantity_on_hand": lot.quantity_on_hand,
+    }
+
+
+def _finished_goods_by_batch(batch_ids):
+    by_batch = defaultdict(list)
+    for lot in Lot.objects.filter(produced_by_batch_id__in=batch_ids).select_related("material").order_by("pk"):
+        by_batch[lot.produced_by_batch_id].append(_finished_goods(lot))
+    return by_batch
+
+
+def lot_where_used(lot):
+    """Forward genealogy of `lot`: each batch that drew from it (how much, how much went
+    back) and the finished-goods lots those batches produced."""
+    allocations = list(
+        BatchMaterialLot.objects.filter(lot_id=lot.pk)
+        .select_related("batch_material__batch__mbr")
+        .order_by("batch_material__batch_id", "batch_material__line_number", "sequence")
+    )
+    finished = _finished_goods_by_batch({allocation.batch_material.batch_id for allocation in allocations})
+    rows = []
+    for allocation in allocations:
+        material = allocation.batch_material
+        batch = material.batch
+        rows.append(
+            {
+                "batch": batch.pk,
+                "batch_id": batch.batch_id,
+                "batch_number": batch.batch_number,
+                "lot_number": batch.lot_number,
+                "product_code": batch.mbr.product_code,
+                "batch_status": batch.status,
+                "material": material.pk,
+                "line_number": material.line_number,
+                "material_status": material.status,
+                "quantity": allocation.quantity,
+                "quantity_returned": allocation.quantity_returned,
+                "quantity_net": allocation.quantity - allocation.quantity_returned,
+                "finished_goods_lots": finished.get(batch.pk, []),
+            }
+        )
+    return {
+        "lot": lot.pk,
+        "lot_id": lot.lot_id,
+        "material_code": lot.material.code,
+        "produced_by_batch": lot.produced_by_batch_id,
+        "batches": rows,
+    }
+
+
+def batch_genealogy(batch):
+    """Backward genealogy of `batch`: for each material line, the lots it drew (quantity,
+    quantity returned, supplier and supplier lot); the finished-goods lots it produced;
+    and its cost snapshot (null until completion)."""
+    materials = (
+        BatchMaterial.objects.filter(batch_id=batch.pk)
+        .order_by("line_number", "id")
+        .prefetch_related(
+            Prefetch("lot_allocations", queryset=BatchMaterialLot.objects.select_related("lot").order_by("sequence"))
+        )
+    )
+    rows = []
+    for material in materials:
+        lots = [
+            {
+                "lot": allocation.lot.pk,
+                "lot_id": allocation.lot.lot_id,
+                "supplier": allocation.lot.supplier,
+                "supplier_lot": allocation.lot.supplier_lot,
+                "expiry_date": allocation.lot.expiry_date,
+                "unit_price": allocation.lot.unit_price,
+                "quantity": allocation.quantity,
+                "quantity_returned": allocation.quantity_returned,
+                "quantity_net": allocation.quantity - allocation.quantity_returned,
+            }
+            for allocation in material.lot_allocations.all()
+        ]
+        rows.append(
+            {
+                "material": material.pk,
+                "line_number": material.line_number,
+                "material_code": material.material_code,
+                "material_name": material.material_name,
+                "unit_of_measure": material.unit_of_measure,
+                "status": material.status,
+                "lot_number": material.lot_number,
+                "quantity_dispensed": material.quantity_dispensed,
+                "quantity_used": material.quantity_used,
+                "lots": lots,
+            }
+        )
+    return {
+        "batch": batch.pk,
+        "batch_id": batch.batch_id,
+        "batch_number": batch.batch_number,
+        "lot_number": batch.lot_number,
+        "product_code": batch.mbr.product_code,
+        "status": batch.status,
+        "materials": rows,
+        "finished_goods_lots": _finished_goods_by_batch({batch.pk}).get(batch.pk, []),
+        "cost": {
+            "material_cost": batch.material_cost,
+            "labour_cost": batch.labour_cost,
+            "overhead_cost": batch.overhead_cost,
+            "total_cost": batch.total_cost,
+            "unit_cost": batch.unit_cost,
+        },
+    }
