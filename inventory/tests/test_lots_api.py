@@ -343,3 +343,26 @@ def test_lot_detail_keeps_a_constant_query_count(stock, qa_approver, api_client_
         assert client.get(f"{LOTS}{lot.pk}/").status_code == 200
     assert Material.objects.count() == 2
     assert len(reads.captured_queries) <= 12
+
+
+def test_a_quarantined_lot_past_its_date_may_be_expired(receive, qa_approver, api_client_for, clock):
+    lot = receive("API-001", "10", days_to_expiry=1)
+    client = api_client_for(qa_approver)
+    clock.days_ahead(2)
+    response = client.post(f"{LOTS}{lot.pk}/expire/", {})
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "expired"
+
+
+def test_a_rejected_lot_cannot_be_expired_but_may_be_written_off(receive, qa_approver, api_client_for, clock):
+    lot = services.reject_lot(
+        receive("API-001", "10", days_to_expiry=1), actor=qa_approver, reason="x", password=PASSWORD
+    )
+    client = api_client_for(qa_approver)
+    clock.days_ahead(2)
+    refused = client.post(f"{LOTS}{lot.pk}/expire/", {})
+    assert refused.status_code == 409
+    assert (refused.json()["current_status"], refused.json()["action"]) == ("rejected", "expire")
+    written_off = client.post(f"{LOTS}{lot.pk}/adjust/", {"quantity": "-10", "reason": "Destroyed"})
+    assert written_off.status_code == 200
+    assert written_off.json()["quantity_on_hand"] == "0.0000"
