@@ -350,6 +350,12 @@ class BatchRecordSerializer(BatchRecordListSerializer):
             "reviewed_at",
             "released_by",
             "disposition_reason",
+            # Cost snapshot taken at completion (never recomputed).
+            "material_cost",
+            "labour_cost",
+            "overhead_cost",
+            "total_cost",
+            "unit_cost",
             "steps",
             "materials",
             "equipment",

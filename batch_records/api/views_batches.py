@@ -75,6 +75,8 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
     ]
     serializer_class = BatchRecordSerializer
     list_serializer_class = BatchRecordListSerializer
+    # List rows show the MBR's id, version and product, never its JSON content.
+    list_defer = ("mbr__bill_of_materials", "mbr__manufacturing_instructions", "mbr__quality_specifications")
     filterset_class = BatchRecordFilterSet
     search_fields = ["batch_id", "batch_number", "lot_number", "mbr__product_code", "mbr__product_name"]
     ordering_fields = [

@@ -326,3 +326,10 @@ def test_list_query_counts_are_constant_in_rows(
         with django_assert_max_num_queries(budget):
             response = client.get(url)
         assert response.json()["count"] > 3
+
+
+def test_batch_detail_shows_the_cost_snapshot_fields(make_started_batch, operator, api_client_for):
+    batch = make_started_batch()
+    body = api_client_for(operator).get(f"/api/batch_records/batch-records/{batch.pk}/").json()
+    assert {"material_cost", "labour_cost", "overhead_cost", "total_cost", "unit_cost"} <= set(body)
+    assert body["total_cost"] is None  # taken at completion
