@@ -9,9 +9,11 @@ Every problem is reported under the path of the bad element, as a django Validat
 """
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+
+from batch_records.specifications import to_decimal
 
 DATA_FIELD_TYPES = ("number", "text", "boolean")
 QUANTITY_MAX_DECIMAL_PLACES = 6
@@ -50,25 +52,6 @@ class _Errors:
 
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _as_decimal(value):
-    """A JSON number or numeric string as a Decimal, or None if it is neither."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        value = repr(value)
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
-    return None
 
 
 def _decimal_string(number):
@@ -135,7 +118,7 @@ def clean_bill_of_materials(value, field="bill_of_materials"):
             continue
         for key in ("material_code", "material_name", "unit_of_measure"):
             _check_text(errors, f"{path}.{key}", line[key])
-        quantity = _as_decimal(line["quantity_per_unit"])
+        quantity = to_decimal(line["quantity_per_unit"])
         if quantity is None:
             errors.add(f"{path}.quantity_per_unit", "must be a decimal number")
             continue

@@ -212,14 +212,23 @@ class SignatureMeaning(models.TextChoices):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
+    """Rows written one by one and never changed (signatures, ledgers): no bulk write, no
+    update, no delete."""
+
+    def _refuse(self, name):
+        raise AuditBypassError(f"{self.model.__name__} rows are append-only: {name}() is refused.")
+
     def update(self, **kwargs):
-        raise AuditBypassError("Signatures are append-only.")
+        self._refuse("update")
 
     def bulk_update(self, objs, fields, batch_size=None):
-        raise AuditBypassError("Signatures are append-only.")
+        self._refuse("bulk_update")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        self._refuse("bulk_create")
 
     def delete(self):
-        raise AuditBypassError("Signatures are append-only.")
+        self._refuse("delete")
 
     delete.queryset_only = True
 

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.exceptions import AuditBypassError
-from core.models import AuditedModel, SignableModel
+from core.models import AppendOnlyQuerySet, AuditedModel, SignableModel
 
 from .choices import LotStatus, MovementKind
 
@@ -121,30 +121,6 @@ class BatchMaterialLot(AuditedModel):
         return f"{self.lot.lot_id}: {self.quantity}"
 
 
-class LedgerQuerySet(models.QuerySet):
-    """The ledger is written one movement at a time, by its service; never changed."""
-
-    def _refuse(self, name):
-        raise AuditBypassError(
-            f"LotMovement.objects.{name}() refused: the lot ledger is append-only; "
-            "record a movement through inventory.services.record_movement."
-        )
-
-    def update(self, **kwargs):
-        self._refuse("update")
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        self._refuse("bulk_update")
-
-    def bulk_create(self, objs, *args, **kwargs):
-        self._refuse("bulk_create")
-
-    def delete(self):
-        self._refuse("delete")
-
-    delete.queryset_only = True
-
-
 class LotMovement(models.Model):
     """One entry of a lot's ledger: a signed quantity in or out, and why."""
 
@@ -166,7 +142,7 @@ class LotMovement(models.Model):
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
 
-    objects = LedgerQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
