@@ -134,52 +134,55 @@ def add_batch_equipment(batch, *, actor, equipment=None, equipment_name="", equi
     return usage
 
 
-@transaction.atomic
-def verify_calibration(usage, *, actor):
-    """Record that `actor` checked the calibration status before use (21 CFR 211.68). With
-    a registered equipment, its calibration must not be overdue."""
-    batch, usage = _lock_batch_and_usage(usage, "verify_calibration")
-    EQUIPMENT_USAGE_WORKFLOW.check(usage, "verify_calibration", actor)
-    _require_batch_status(batch, usage, "verify_calibration", PREPARING)
+def _record_check(usage, *, actor, action, what, problem_of, evidence_of):
+    """Record that `actor` checked one condition of the equipment before use; with a
+    registered equipment, the condition must hold on its locked row."""
+    batch, usage = _lock_batch_and_usage(usage, action)
+    EQUIPMENT_USAGE_WORKFLOW.check(usage, action, actor)
+    _require_batch_status(batch, usage, action, PREPARING)
     equipment = _lock_equipment(usage)
-    problem = calibration_problem(equipment) if equipment is not None else None
+    problem = problem_of(equipment) if equipment is not None else None
     if problem:
         raise Conflict(
-            f"Cannot verify the calibration of {_label(usage, batch)}: {problem}",
+            f"Cannot verify the {what} of {_label(usage, batch)}: {problem}",
             current_status=usage.status,
-            action="verify_calibration",
+            action=action,
             problems=[problem],
         )
-    usage.calibration_verified = True
-    usage.calibration_verified_by = actor
-    usage.calibration_verified_at = timezone.now()
-    due = f" (due {equipment.calibration_due_date})" if equipment is not None else ""
-    usage.save(actor=actor, reason=f"Calibration verified{due}")
+    setattr(usage, f"{what}_verified", True)
+    setattr(usage, f"{what}_verified_by", actor)
+    setattr(usage, f"{what}_verified_at", timezone.now())
+    evidence = f" ({evidence_of(equipment)})" if equipment is not None else ""
+    usage.save(actor=actor, reason=f"{what.capitalize()} verified{evidence}")
     return usage
+
+
+@transaction.atomic
+def verify_calibration(usage, *, actor):
+    """21 CFR 211.68: the calibration status is checked before use; a registered
+    equipment's calibration must not be overdue."""
+    return _record_check(
+        usage,
+        actor=actor,
+        action="verify_calibration",
+        what="calibration",
+        problem_of=calibration_problem,
+        evidence_of=lambda equipment: f"due {equipment.calibration_due_date}",
+    )
 
 
 @transaction.atomic
 def verify_cleaning(usage, *, actor):
-    """Record that `actor` checked the equipment is clean before use (21 CFR 211.67). With
-    a registered equipment, its last cleaning must still be valid."""
-    batch, usage = _lock_batch_and_usage(usage, "verify_cleaning")
-    EQUIPMENT_USAGE_WORKFLOW.check(usage, "verify_cleaning", actor)
-    _require_batch_status(batch, usage, "verify_cleaning", PREPARING)
-    equipment = _lock_equipment(usage)
-    problem = cleaning_problem(equipment) if equipment is not None else None
-    if problem:
-        raise Conflict(
-            f"Cannot verify the cleaning of {_label(usage, batch)}: {problem}",
-            current_status=usage.status,
-            action="verify_cleaning",
-            problems=[problem],
-        )
-    usage.cleaning_verified = True
-    usage.cleaning_verified_by = actor
-    usage.cleaning_verified_at = timezone.now()
-    cleaned = f" (cleaned {equipment.cleaned_at:%Y-%m-%d %H:%M} UTC)" if equipment is not None else ""
-    usage.save(actor=actor, reason=f"Cleaning verified{cleaned}")
-    return usage
+    """21 CFR 211.67: the equipment is checked clean before use; a registered equipment's
+    last cleaning must still be valid."""
+    return _record_check(
+        usage,
+        actor=actor,
+        action="verify_cleaning",
+        what="cleaning",
+        problem_of=cleaning_problem,
+        evidence_of=lambda equipment: f"cleaned {equipment.cleaned_at:%Y-%m-%d %H:%M} UTC",
+    )
 
 
 @transaction.atomic
