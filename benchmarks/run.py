@@ -694,6 +694,17 @@ def hard_time_limit(signum, frame):
     raise TimeoutError(f"The benchmark stopped itself after {HARD_LIMIT_SECONDS // 60} minutes.")
 
 
+def print_reads(s1, s2):
+    """The S1 and S2 ratios alone (`--reads-only`, while working on the read paths)."""
+    for name, result in (("S1 list", s1), ("S2 detail", s2)):
+        api, raw, values = result["api"], result["raw"], result["values"]
+        print(
+            f"{name}: api {api.throughput:.1f} req/s, raw {raw.throughput:.1f}, values {values.throughput:.1f}; "
+            f"{api.throughput / raw.throughput:.2f}x raw, {api.throughput / values.throughput:.2f}x values"
+        )
+    print(f"S1 queries: {s1['queries']}; S2 queries: {s2['queries']}, {s2['bytes']} bytes")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=3)
@@ -701,6 +712,9 @@ def main():
     parser.add_argument("--s3-steps", type=int, default=30)
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--seed-only", action="store_true", help="Make the dataset and stop.")
+    parser.add_argument(
+        "--reads-only", action="store_true", help="Only S1 and S2, printed; BENCHMARKS.md is left as it is."
+    )
     parser.add_argument("--batches", type=int, default=2000, help="Batches in the dataset (2000).")
     parser.add_argument("--executed", type=int, default=42, help="Of which executed in every status (42).")
     parser.add_argument("--history-rows", type=int, default=1_000_000, help="Rows of the step history table.")
@@ -756,6 +770,9 @@ def main():
         workers = worker_pids(process.pid)
         s1 = s1_list(port, token, args.rounds)
         s2 = s2_detail(port, token, normal, args.rounds)
+        if args.reads_only:
+            print_reads(s1, s2)
+            return
         s3 = s3_sign_and_complete(port, token, s3_batch, operator, password, args.s3_steps)
         s4 = s4_contention(port, s3_batch, operator, password, tag)
         s5 = s5_export_and_trail(port, token, normal)

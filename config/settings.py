@@ -138,7 +138,7 @@ EBR_MATERIAL_TOLERANCE_PERCENT = os.environ.get("EBR_MATERIAL_TOLERANCE_PERCENT"
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses locked-out users before a password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "users.backends.ModelBackend",
 ]
 
 # 21 CFR 11.300(d): repeated failed logins or signatures lock the account.
@@ -188,7 +188,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "core.api.filtering.FilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],

@@ -185,11 +185,13 @@ class SignableModel(models.Model):
     def content_hash(self):
         """SHA-256 over the record's identity and signed content (21 CFR 11.70: binds the
         signature to this record, so it cannot be copied to another)."""
-        payload = {
-            "record": self._meta.label_lower,
-            "id": self.pk,
-            "content": self.signed_content(),
-        }
+        return self.hash_content(self.pk, self.signed_content())
+
+    @classmethod
+    def hash_content(cls, pk, content):
+        """The hash of record `pk` of this model with `content` ({signed field: value as
+        stored, foreign keys as ids}); also used where rows are read without instances."""
+        payload = {"record": cls._meta.label_lower, "id": pk, "content": content}
         return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 

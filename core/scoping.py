@@ -17,7 +17,9 @@ def scope_to_user_sites(queryset, user, site_lookup):
         return queryset
     if not user.is_authenticated:
         return queryset.none()
-    return queryset.filter(**{f"{site_lookup}__in": user.sites.all()})
+    # The membership table alone: the same ids as user.sites.all(), one join less to plan.
+    memberships = type(user).sites.through.objects.filter(user_id=user.pk).values("site_id")
+    return queryset.filter(**{f"{site_lookup}__in": memberships})
 
 
 def scope_to_user_product_lines(queryset, user, product_line_lookup):

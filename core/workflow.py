@@ -71,10 +71,13 @@ class Workflow:
         return transition
 
     def allowed_actions(self, record, user):
+        return self.actions_for_status(self.status_of(record), user)
+
+    def actions_for_status(self, status, user):
         return [
             transition.action
             for transition in self.transitions.values()
-            if self.status_of(record) in transition.sources and user.has_perm(transition.permission)
+            if status in transition.sources and user.has_perm(transition.permission)
         ]
 
     def permissions(self):

@@ -77,6 +77,8 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
     list_serializer_class = BatchRecordListSerializer
     # List rows show the MBR's id, version and product, never its JSON content.
     list_defer = ("mbr__bill_of_materials", "mbr__manufacturing_instructions", "mbr__quality_specifications")
+    # 200 steps with their signatures: read as values, not ~1,500 model instances.
+    detail_from_values = True
     filterset_class = BatchRecordFilterSet
     search_fields = ["batch_id", "batch_number", "lot_number", "mbr__product_code", "mbr__product_name"]
     ordering_fields = [
