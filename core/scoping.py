@@ -18,7 +18,9 @@ def scope_to_user_sites(queryset, user, site_lookup):
     if not user.is_authenticated:
         return queryset.none()
     # The membership table alone: the same ids as user.sites.all(), one join less to plan.
-    memberships = type(user).sites.through.objects.filter(user_id=user.pk).values("site_id")
+    from django.contrib.auth import get_user_model
+
+    memberships = get_user_model().sites.through.objects.filter(user_id=user.pk).values("site_id")
     return queryset.filter(**{f"{site_lookup}__in": memberships})
 
 

@@ -29,14 +29,14 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.utils import timezone
 from rest_framework import ISO_8601, relations, serializers
 from rest_framework.settings import api_settings
 
 from core.models import Signature
 
-from .serializers import AllowedActionsField, SignaturesField, SignatureSerializer
+from .serializers import AllowedActionsField, SignatureSerializer, SignaturesField
 
 
 class ValuesRows:
@@ -169,8 +169,8 @@ def _signature_columns():
         if name == "valid":
             continue  # computed against the record's current content
         column = _column(Signature, field)
-        assert column is not None and column[2] is None, f"SignatureSerializer.{name} is not a plain column"
-        assert name != "content_hash" or column[0] == "content_hash"
+        if column is None or column[2] is not None or (name == "content_hash" and column[0] != name):
+            raise ImproperlyConfigured(f"SignatureSerializer.{name} must show a Signature column as it is.")
         columns.append((name, column[0], column[1]))
     return tuple(columns)
 
@@ -281,9 +281,8 @@ def _column(model, field):
         return None
     if type(field) in _IDENTITY and target.get_internal_type() in _IDENTITY[type(field)]:
         return lookup, None, None
-    if type(field) is serializers.DateTimeField and settings.USE_TZ and not hasattr(field, "timezone"):
-        if getattr(field, "format", api_settings.DATETIME_FORMAT).lower() == ISO_8601:
-            return lookup, _iso_datetime, None
+    if _is_plain_iso_datetime(field):
+        return lookup, _iso_datetime, None
     # The serializer field's own formatting, bound once (decimals, dates, choices).
     return lookup, field.to_representation, None
 
@@ -299,6 +298,15 @@ _IDENTITY = {
     serializers.IntegerField: _INTEGER,
     serializers.BooleanField: {"BooleanField"},
 }
+
+
+def _is_plain_iso_datetime(field):
+    return (
+        type(field) is serializers.DateTimeField
+        and settings.USE_TZ
+        and not hasattr(field, "timezone")
+        and getattr(field, "format", api_settings.DATETIME_FORMAT).lower() == ISO_8601
+    )
 
 
 def _iso_datetime(value, tz):

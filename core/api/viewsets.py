@@ -164,10 +164,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     )
     def retrieve(self, request, *args, **kwargs):
         plan = ValuesRows.for_serializer(self.get_serializer_class()) if self.detail_from_values else None
-        if plan is None:
-            data = super().retrieve(request, *args, **kwargs).data
-        else:
-            data = self.read_from_values(plan)
+        data = super().retrieve(request, *args, **kwargs).data if plan is None else self.read_from_values(plan)
         etag = etag_of(data)
         if etag in _etags(request.headers.get("If-None-Match", "")):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
