@@ -100,3 +100,32 @@ def test_batch_detail_from_values_keeps_not_found_and_site_scoping(demo, site, o
     client = client_for(User.objects.get(username="qa_approver"))
     assert client.get("/api/batch_records/batch-records/999999/").status_code == 404
     assert client.get("/api/batch_records/batch-records/abc/").status_code == 404
+
+
+def test_step_detail_answers_the_same_from_values_and_from_instances(demo, without_plans):
+    client = client_for(User.objects.get(username="qa_approver"))
+    steps = list(BatchStep.objects.order_by("pk"))
+    from_values = {step.pk: client.get(f"/api/batch_records/batch-steps/{step.pk}/") for step in steps}
+    without_plans()
+    for step in steps:
+        from_instances = client.get(f"/api/batch_records/batch-steps/{step.pk}/")
+        assert from_values[step.pk].json() == from_instances.json()
+        assert from_values[step.pk]["ETag"] == from_instances["ETag"]
+
+
+def test_actions_answer_with_the_serializer_representation(demo, without_plans):
+    batch = BatchRecord.objects.filter(status="pending").order_by("pk").first()
+    client = client_for(User.objects.get(username="operator"))
+    started = client.post(f"/api/batch_records/batch-records/{batch.pk}/start/", {}, format="json")
+    assert started.status_code == 200, started.json()
+    assert started.json()["status"] == "in_progress"
+    step = batch.steps.order_by("step_number").first()
+    step_started = client.post(f"/api/batch_records/batch-steps/{step.pk}/start/", {}, format="json")
+    assert step_started.status_code == 200, step_started.json()
+    assert step_started.json()["status"] == "in_progress"
+    without_plans()
+    assert step_started.json() == client.get(f"/api/batch_records/batch-steps/{step.pk}/").json()
+    now = client.get(f"/api/batch_records/batch-records/{batch.pk}/").json()
+    step_row = next(row for row in now["steps"] if row["id"] == step.pk)
+    assert step_row == step_started.json()
+    assert {**started.json(), "steps": None, "updated_at": None} == {**now, "steps": None, "updated_at": None}

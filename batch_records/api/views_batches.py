@@ -191,6 +191,8 @@ class BatchStepViewSet(AuditedViewSet):
 
     queryset = BatchStep.objects.select_related("batch", "operator", "verifier", *_AUDIT_USERS)
     detail_prefetch_related = ["signatures", "deviations"]
+    # Read as values: the answer to every step action (start, complete...) on the shop floor.
+    detail_from_values = True
     serializer_class = BatchStepSerializer
     list_serializer_class = BatchStepListSerializer
     filterset_class = BatchStepFilterSet

@@ -111,6 +111,9 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     # Read the detail through a values() plan (core.api.values) instead of instances: for
     # large nested records; the output is the same (tested per resource that turns it on).
     detail_from_values = False
+    # Set while an action reads its target: the service locks and re-reads it, and the
+    # response re-reads it with the detail prefetches (respond_with).
+    _target_only = False
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     signature_throttle_scope = "signature"
@@ -128,7 +131,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         # The history route reads the record's own history rows, not its nested children.
-        if self.action not in ("list", "history") and self.detail_prefetch_related:
+        if self.action not in ("list", "history") and self.detail_prefetch_related and not self._target_only:
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
         if self.action == "list" and self.list_defer:
             queryset = queryset.defer(*self.list_defer)
@@ -170,10 +173,15 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return Response(data, headers={"ETag": etag})
 
-    def read_from_values(self, plan):
-        """The detail representation of the addressed record, read through `plan`."""
-        lookup = {self.lookup_field: self.kwargs[self.lookup_url_kwarg or self.lookup_field]}
-        queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+    def read_from_values(self, plan, **lookup):
+        """The detail representation of the addressed record (or of `lookup`), read through
+        `plan`."""
+        if lookup:
+            queryset = self.get_queryset()
+        else:
+            lookup = {self.lookup_field: self.kwargs[self.lookup_url_kwarg or self.lookup_field]}
+            queryset = self.filter_queryset(self.get_queryset())
+        queryset = queryset.prefetch_related(None)
         try:
             rows = plan.rows(queryset.filter(**lookup).values(*plan.lookups)[:2], {"request": self.request})
         except (TypeError, ValueError, DjangoValidationError):
@@ -235,14 +243,21 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         record.delete(actor=self.request.user)
 
     def respond_with(self, record, status=200):
-        """The record's detail representation, re-read with the detail prefetches."""
+        """The record's detail representation, read again after the change."""
+        plan = ValuesRows.for_serializer(self.get_serializer_class()) if self.detail_from_values else None
+        if plan is not None:
+            return Response(self.read_from_values(plan, pk=record.pk), status=status)
         fresh = self.get_queryset().get(pk=record.pk)
         serializer = self.get_serializer_class()(fresh, context=self.get_serializer_context())
         return Response(serializer.data, status=status)
 
     def run_action(self, service, input_serializer=None, status=200, **extra):
         """Map a POST action to its service: validate the body, call, return the detail."""
-        record = self.get_object()
+        self._target_only = True
+        try:
+            record = self.get_object()
+        finally:
+            self._target_only = False
         data = {}
         if input_serializer is not None:
             serializer = input_serializer(data=self.request.data, context=self.get_serializer_context())
