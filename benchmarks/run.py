@@ -232,7 +232,8 @@ def values_within_spec(step):
     return values
 
 
-def argon2_verify_ms(user, password, runs=5):
+def argon2_verify_seconds(user, password, runs=1):
+    """Times of Argon2 verifications of `user`'s password in this process."""
     from django.contrib.auth.hashers import Argon2PasswordHasher
 
     hasher = Argon2PasswordHasher()
@@ -241,7 +242,7 @@ def argon2_verify_ms(user, password, runs=5):
         started = time.perf_counter()
         assert hasher.verify(password, user.password)
         times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    return times
 
 
 def best(results):
@@ -326,6 +327,9 @@ def s3_sign_and_complete(port, token, batch, operator, password, steps):
 
     client = Client(HOST, port, token)
     starts, completes = Result("S3 start"), Result("S3 sign-and-complete")
+    # One verification here after each completion: measured under the same conditions as
+    # the requests (a shared machine's speed drifts over a run).
+    verifications = argon2_verify_seconds(operator, password, runs=2)
     for step in batch.steps.order_by("step_number")[:steps]:
         status, body, _, seconds = client.request("POST", f"{API}/batch-steps/{step.pk}/start/", {})
         starts.statuses[status] = starts.statuses.get(status, 0) + 1
@@ -338,10 +342,11 @@ def s3_sign_and_complete(port, token, batch, operator, password, steps):
         if status != 200:
             raise RuntimeError(f"complete step {step.step_number}: {status} {body[:300]!r}")
         completes.latencies.append(seconds)
+        verifications += argon2_verify_seconds(operator, password)
     client.close()
-    argon2 = argon2_verify_ms(operator, password)
+    argon2 = statistics.median(verifications) * 1000
     log(starts.summary())
-    log(f"{completes.summary()}; one Argon2 verification: {argon2:.0f} ms")
+    log(f"{completes.summary()}; one Argon2 verification: {argon2:.0f} ms (median of {len(verifications)})")
     return {"start": starts, "complete": completes, "argon2_ms": argon2}
 
 
@@ -598,7 +603,8 @@ def report(info, s1, s2, s3, s4, s5, s6, workers, elapsed):
         (
             "S3 sign-and-complete a step",
             f"p50 {complete.p50 * 1000:.0f} ms, p99 {complete.p99 * 1000:.0f} ms over {len(complete.latencies)} steps "
-            f"(start: p50 {s3['start'].p50 * 1000:.0f} ms); one Argon2 verification {argon2:.0f} ms",
+            f"(start: p50 {s3['start'].p50 * 1000:.0f} ms); one Argon2 verification {argon2:.0f} ms "
+            "(median, measured between the completions)",
             f"p50 ≤ Argon2 + {TARGETS['s3_margin_ms']} ms = {argon2 + TARGETS['s3_margin_ms']:.0f} ms",
             verdict(complete.p50 * 1000 <= argon2 + TARGETS["s3_margin_ms"]),
         )

@@ -610,6 +610,10 @@ CONTENT_WIDTH = PAGE_SIZE[0] - 2 * MARGIN - 12
 # Long sections are printed as tables of this many rows each (each repeats its header).
 TABLE_CHUNK_ROWS = 20
 CELL_FONT_SIZE, CELL_LEADING, CELL_PADDING = 7, 8.5, 3
+SPLIT_CACHE_SIZE = 20_000
+# A table whose tallest row is taller than this may split inside a row at a page end
+# (ReportLab's splitInRow, which costs layout time on every table that has it).
+TALL_ROW = (PAGE_SIZE[1] - 2 * MARGIN) / 3
 # A font that prints names with accents, "°" and "→", where the system has one.
 SYSTEM_FONTS = (
     ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
@@ -634,15 +638,35 @@ def _fonts():
     candidates += [*SYSTEM_FONTS, (bundled / "Vera.ttf", bundled / "VeraBd.ttf")]
     for regular, bold in candidates:
         if Path(regular).is_file() and Path(bold).is_file():
-            regular_font = TTFont("EBRExport", str(regular))
+            regular_font = _ExportFont("EBRExport", str(regular))
             pdfmetrics.registerFont(regular_font)
-            pdfmetrics.registerFont(TTFont("EBRExport-Bold", str(bold)))
+            pdfmetrics.registerFont(_ExportFont("EBRExport-Bold", str(bold)))
             pdfmetrics.registerFontFamily(
                 "EBRExport", normal="EBRExport", bold="EBRExport-Bold", italic="EBRExport", boldItalic="EBRExport-Bold"
             )
             arrow = "→" if ord("→") in regular_font.face.charToGlyph else "->"
             return "EBRExport", "EBRExport-Bold", arrow
     return "Helvetica", "Helvetica-Bold", "->"
+
+
+class _ExportFont(TTFont):
+    """A TrueType font that remembers, per document, how it split each string into its
+    embedded subsets. The export prints the same names, statuses, meanings and labels
+    thousands of times, and ReportLab maps every character of every string again each time
+    (a Python loop). Once a string was split its characters keep their codes for the whole
+    document, so the answer cannot change. At most SPLIT_CACHE_SIZE strings per document."""
+
+    def splitString(self, text, doc, encoding="utf-8"):
+        state = self.state.get(doc)
+        splits = getattr(state, "ebr_splits", None)
+        if splits is not None and text in splits:
+            return splits[text]
+        result = super().splitString(text, doc, encoding)
+        if splits is None:
+            splits = self.state[doc].ebr_splits = {}
+        if len(splits) < SPLIT_CACHE_SIZE:
+            splits[text] = result
+        return result
 
 
 @functools.cache
@@ -784,9 +808,23 @@ def _table(head, rows, widths):
             data.append(_wrap_plain_cells(cells, column_widths))
             if kind == "alert":
                 commands.append(("BACKGROUND", (0, index), (-1, index), ALERT_FILL))
-    table = Table(data, colWidths=column_widths, repeatRows=1, splitInRow=1, hAlign="LEFT")
+    tall = any(_row_height(row, column_widths) > TALL_ROW for row in data)
+    table = Table(data, colWidths=column_widths, repeatRows=1, splitInRow=int(tall), hAlign="LEFT")
     table.setStyle(TableStyle(commands))
     return table
+
+
+def _row_height(cells, widths):
+    """The height a row will take: pre-wrapped strings by their lines, paragraphs as
+    wrapped at their column's inner width (ReportLab reuses that wrap when it lays out)."""
+    tallest = 0
+    for cell, width in zip(cells, widths, strict=False):
+        if isinstance(cell, str):
+            height = (cell.count("\n") + 1) * CELL_LEADING
+        else:
+            height = cell.wrap(width - 2 * CELL_PADDING, PAGE_SIZE[1])[1]
+        tallest = max(tallest, height)
+    return tallest + 4
 
 
 def _pairs(items, widths=(1, 3, 1, 3)):

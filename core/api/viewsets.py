@@ -112,7 +112,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     # large nested records; the output is the same (tested per resource that turns it on).
     detail_from_values = False
     # Set while an action reads its target: the service locks and re-reads it, and the
-    # response re-reads it with the detail prefetches (respond_with).
+    # response reads it again (respond_with), so nothing related is read with it here.
     _target_only = False
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
@@ -131,7 +131,9 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         # The history route reads the record's own history rows, not its nested children.
-        if self.action not in ("list", "history") and self.detail_prefetch_related and not self._target_only:
+        if self._target_only:
+            queryset = queryset.select_related(None)
+        elif self.action not in ("list", "history") and self.detail_prefetch_related:
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
         if self.action == "list" and self.list_defer:
             queryset = queryset.defer(*self.list_defer)
