@@ -743,11 +743,17 @@ class _PlainCell:
         self.lines = [unescape(line) for line in markup.split("<br/>")]
 
     def wrapped(self, width):
-        regular = _fonts()[0]
         lines = []
         for line in self.lines:
-            lines.extend(simpleSplit(line, regular, CELL_FONT_SIZE, width) or [""])
+            lines.extend(_split_line(line, width))
         return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=8192)
+def _split_line(line, width):
+    """A line of cell text broken at `width` (names, statuses and labels recur thousands of
+    times in one record; their breaking never changes)."""
+    return tuple(simpleSplit(line, _fonts()[0], CELL_FONT_SIZE, width) or [""])
 
 
 def _cell(markup, style="cell"):
