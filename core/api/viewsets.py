@@ -130,14 +130,21 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        # The history route reads the record's own history rows, not its nested children.
-        if self._target_only:
+        if self._target_only or self._list_plan() is not None:
+            # An action's target is locked and read again by its service; a list read as
+            # values selects its own columns: neither needs the related rows.
             queryset = queryset.select_related(None)
-        elif self.action not in ("list", "history") and self.detail_prefetch_related:
-            queryset = queryset.prefetch_related(*self.detail_prefetch_related)
-        if self.action == "list" and self.list_defer:
+        elif self.action == "list" and self.list_defer:
             queryset = queryset.defer(*self.list_defer)
+        elif self.action not in ("list", "history") and self.detail_prefetch_related:
+            # The history route reads the record's own history rows, not its nested children.
+            queryset = queryset.prefetch_related(*self.detail_prefetch_related)
         return visible_to(queryset, self.request.user, self.site_field)
+
+    def _list_plan(self):
+        if self.action != "list":
+            return None
+        return ValuesRows.for_serializer(self.get_serializer_class())
 
     def get_throttles(self):
         if self.request.method == "POST" and self.action not in RolePermission.crud_actions:
@@ -154,7 +161,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     def list(self, request, *args, **kwargs):
         # Plain-column list serializers are fed from one .values() query (see core.api.values):
         # same output, without building a model instance per row and relation.
-        plan = ValuesRows.for_serializer(self.get_serializer_class())
+        plan = self._list_plan()
         if plan is None:
             return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
