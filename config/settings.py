@@ -102,7 +102,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # immediately so that two writers queue instead of deadlocking on lock upgrade.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif os.environ.get("DB_PREPARED_STATEMENTS", "1") == "1":
+elif DATABASES["default"]["ENGINE"].endswith("postgresql") and os.environ.get("DB_PREPARED_STATEMENTS", "1") == "1":
     # PostgreSQL: parameters bound by the server, and a statement run twice on a connection
     # is prepared, so its plan is reused: every request repeats the same few statements
     # (token, permissions, count, page), and planning them costs more than running them.
