@@ -159,8 +159,8 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     # --- reads with validators ----------------------------------------------------------
 
     def list(self, request, *args, **kwargs):
-        # Plain-column list serializers are fed from one .values() query (see core.api.values):
-        # same output, without building a model instance per row and relation.
+        # Read through the serializer's values() plan (core.api.values) when it has one: the
+        # same output, without a model instance per row and relation.
         plan = self._list_plan()
         if plan is None:
             return super().list(request, *args, **kwargs)
