@@ -84,13 +84,7 @@ class ValuesRows:
                 if column is not None:
                     row[name] = column.value(value, read[id(column)])
                     continue
-                item = value[lookup]
-                if item is None or represent is None:
-                    row[name] = item
-                elif represent is _iso_datetime:
-                    row[name] = _iso_datetime(item, tz)
-                else:
-                    row[name] = represent(item)
+                row[name] = _shown(value[lookup], represent, tz)
             out.append(row)
         return out
 
@@ -146,11 +140,7 @@ class SignaturesColumn(Column):
         for signature in signatures.values("object_id", *(lookup for _, lookup, _ in self.fields)):
             item = {}
             for name, lookup, represent in self.fields:
-                value = signature[lookup]
-                if value is None or represent is None:
-                    item[name] = value
-                else:
-                    item[name] = _iso_datetime(value, tz) if represent is _iso_datetime else represent(value)
+                item[name] = _shown(signature[lookup], represent, tz)
             by_record[signature["object_id"]].append((signature["content_hash"], item))
         return by_record
 
@@ -298,6 +288,15 @@ _IDENTITY = {
     serializers.IntegerField: _INTEGER,
     serializers.BooleanField: {"BooleanField"},
 }
+
+
+def _shown(value, represent, tz):
+    """A column's value as its serializer field shows it (None stays None)."""
+    if value is None or represent is None:
+        return value
+    if represent is _iso_datetime:
+        return _iso_datetime(value, tz)
+    return represent(value)
 
 
 def _is_plain_iso_datetime(field):

@@ -146,6 +146,11 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
             return None
         return ValuesRows.for_serializer(self.get_serializer_class())
 
+    def _detail_plan(self):
+        if not self.detail_from_values:
+            return None
+        return ValuesRows.for_serializer(self.get_serializer_class())
+
     def get_throttles(self):
         if self.request.method == "POST" and self.action not in RolePermission.crud_actions:
             return [SignatureRateThrottle()]
@@ -175,7 +180,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         responses={200: None, 304: None},
     )
     def retrieve(self, request, *args, **kwargs):
-        plan = ValuesRows.for_serializer(self.get_serializer_class()) if self.detail_from_values else None
+        plan = self._detail_plan()
         data = super().retrieve(request, *args, **kwargs).data if plan is None else self.read_from_values(plan)
         etag = etag_of(data)
         if etag in _etags(request.headers.get("If-None-Match", "")):
@@ -253,7 +258,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
 
     def respond_with(self, record, status=200):
         """The record's detail representation, read again after the change."""
-        plan = ValuesRows.for_serializer(self.get_serializer_class()) if self.detail_from_values else None
+        plan = self._detail_plan()
         if plan is not None:
             return Response(self.read_from_values(plan, pk=record.pk), status=status)
         fresh = self.get_queryset().get(pk=record.pk)
