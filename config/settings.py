@@ -129,8 +129,10 @@ else:
         }
     }
 
+# Argon2id with RFC 9106's second recommended parameters (see users/hashers.py, README
+# "Passwords and signatures"); hashes made with other parameters upgrade on next login.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "users.hashers.Argon2idRFC9106Hasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",

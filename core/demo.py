@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.utils import timezone
 
 from batch_records.choices import BatchDeviationStatus, BatchStatus, EquipmentUsageStatus, MBRStatus, StepStatus
@@ -31,6 +30,7 @@ from batch_records.services import review as review_services
 from batch_records.services import steps as step_services
 from equipment import services as equipment_services
 from equipment.models import Equipment, EquipmentStatus, RecordResult
+from users.hashers import Argon2idRFC9106Hasher
 from users.roles import AUTHOR, OPERATOR, QA_APPROVER, QA_REVIEWER, RECORDS_ADMIN, VERIFIER
 
 # The order statuses are handed out in: a handful of batches shows the most useful ones
@@ -63,7 +63,7 @@ MATERIAL_PLACES = Decimal("0.0001")
 # --- signing in the seeding process ------------------------------------------------------
 
 
-class SeedingArgon2PasswordHasher(Argon2PasswordHasher):
+class SeedingArgon2PasswordHasher(Argon2idRFC9106Hasher):
     """Argon2, with each (password, hash) pair verified once per process.
 
     Used only by `seed_demo --fast-passwords`, in its own process: every demo user's

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_argon2_is_the_production_password_hasher():
-    assert production_settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert production_settings.PASSWORD_HASHERS[0] == "users.hashers.Argon2idRFC9106Hasher"
 
 
 def test_sign_records_manifestation_and_hash(qa_approver):

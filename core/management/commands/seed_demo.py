@@ -18,7 +18,7 @@ from users.models import ProductLine, Site, User
 from users.roles import ROLES
 
 DEMO_PASSWORD_TEMPLATE = "Demo-{role}-2026!"
-ARGON2 = "django.contrib.auth.hashers.Argon2PasswordHasher"
+ARGON2 = "users.hashers.Argon2idRFC9106Hasher"
 SEEDING_ARGON2 = "core.demo.SeedingArgon2PasswordHasher"
 
 
