@@ -6,9 +6,9 @@ from core.admin import (
     SignatureInline,
     admin_link,
     changelist_link,
+    transition_admin_action,
     workflow_admin_action,
 )
-from core.models import SignatureMeaning
 
 from . import services
 from .models import CAPA, CAPAStatus
@@ -55,17 +55,13 @@ class CAPAAdmin(AuditedModelAdmin):
         # The owner may start their own CAPA whatever their role: offered to everyone,
         # the service decides.
         workflow_admin_action(services.start_capa, description="Start the work"),
-        workflow_admin_action(
+        transition_admin_action(
+            CAPA_WORKFLOW,
+            "check_effectiveness",
             services.check_capa_effectiveness,
             description="Move to the effectiveness check",
-            permission=CAPA_WORKFLOW["check_effectiveness"].permission,
         ),
-        workflow_admin_action(
-            close_capa_from_admin,
-            description="Close",
-            meaning=SignatureMeaning.CLOSED,
-            permission=CAPA_WORKFLOW["close"].permission,
-        ),
+        transition_admin_action(CAPA_WORKFLOW, "close", close_capa_from_admin, description="Close"),
     ]
 
     def get_fieldsets(self, request, obj=None):

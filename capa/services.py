@@ -1,45 +1,53 @@
-"""Business actions on CAPAs: one function per action, each one transaction that locks the
-row, checks the workflow (the owner may start their own CAPA), and signs the closure."""
+"""Business actions on CAPAs. The transitions are declared in `workflows.CAPA_WORKFLOW`
+(the owner may start their own CAPA) and run by its `perform`; the functions here are
+their work and the entry points other code calls."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
-from core.models import SignatureMeaning
-from core.services import lock, sign
+from core.workflow import create_record, edit_record
 
+from .models import CAPA
 from .workflows import CAPA_WORKFLOW
 
 
-@transaction.atomic
-def start_capa(capa, *, actor, reason=""):
-    capa = lock(capa)
-    CAPA_WORKFLOW.apply(capa, "start", actor)
-    capa.save(actor=actor, reason=reason or "Work started")
-    return capa
+def create_capa(*, actor, reason=None, **data):
+    return create_record(CAPA, actor=actor, reason=reason, **data)
 
 
-@transaction.atomic
-def check_capa_effectiveness(capa, *, actor, reason=""):
+def update_capa(capa, *, actor, reason=None, **changes):
+    """Write the plan and its result, while the CAPA is not closed."""
+    return edit_record(capa, CAPA_WORKFLOW, actor=actor, reason=reason, **changes)
+
+
+def record_start(capa, act):
+    act.history_reason = act.reason or "Work started"
+
+
+def record_effectiveness_check(capa, act):
     """The actions are done: the CAPA moves to the check that they worked."""
-    capa = lock(capa)
-    CAPA_WORKFLOW.apply(capa, "check_effectiveness", actor)
     if not capa.action_plan.strip():
         raise ValidationError({"action_plan": ["The action plan must be written before the effectiveness check."]})
-    capa.save(actor=actor, reason=reason or "Effectiveness check started")
-    return capa
+    act.history_reason = act.reason or "Effectiveness check started"
 
 
-@transaction.atomic
-def close_capa(capa, *, actor, password, comment="", username=None):
-    capa = lock(capa)
-    CAPA_WORKFLOW.apply(capa, "close", actor)
+def record_closure(capa, act):
     if not capa.effectiveness_result.strip():
         raise ValidationError(
             {"effectiveness_result": ["A CAPA cannot be closed without the result of its effectiveness check."]}
         )
-    capa.closed_by = actor
+    capa.closed_by = act.actor
     capa.closed_at = timezone.now()
-    capa.save(actor=actor, reason=comment or "Closed")
-    sign(capa, signer=actor, password=password, meaning=SignatureMeaning.CLOSED, comment=comment, username=username)
-    return capa
+    act.history_reason = act.comment or "Closed"
+
+
+def start_capa(capa, *, actor, reason=""):
+    return CAPA_WORKFLOW.perform(capa, "start", actor=actor, reason=reason)
+
+
+def check_capa_effectiveness(capa, *, actor, reason=""):
+    return CAPA_WORKFLOW.perform(capa, "check_effectiveness", actor=actor, reason=reason)
+
+
+def close_capa(capa, *, actor, password, comment="", username=None):
+    return CAPA_WORKFLOW.perform(capa, "close", actor=actor, password=password, comment=comment, username=username)

@@ -167,6 +167,7 @@ def workflow_admin_action(
     reason_kwarg="reason",
     fields=None,
     permission=None,
+    offer_comment=True,
 ):
     """An admin action that runs `service(record, actor=..., ...)` for each selected record.
 
@@ -177,7 +178,7 @@ def workflow_admin_action(
     action is offered only to users who hold it (the service checks it again).
     """
     offers_reason = reason_required or _accepts(service, reason_kwarg)
-    offers_comment = bool(meaning) and _accepts(service, "comment")
+    offers_comment = bool(meaning) and offer_comment and _accepts(service, "comment")
     extra_fields = dict(fields or {})
 
     def make_form(data=None):
@@ -246,10 +247,19 @@ def workflow_admin_action(
     return run
 
 
-def transition_admin_action(workflow, action, service, *, description=None, **kwargs):
-    """`workflow_admin_action` for one transition of a workflow table: the signature meaning,
-    whether a reason is required and the permission come from the table."""
+def transition_admin_action(workflow, action, service=None, *, description=None, **kwargs):
+    """The admin action of one declared transition: the signature meaning, whether a reason
+    is required and the permission come from the table, and it runs `workflow.perform`
+    (or `service`, an entry point with the same meaning, where one takes other inputs)."""
     transition = workflow[action]
+    if service is None:
+
+        def service(record, **data):
+            return workflow.perform(record, action, **data)
+
+        service.__name__ = f"{workflow_name(workflow)}_{action}"
+        if transition.signature is None:
+            kwargs.setdefault("offer_comment", False)
     return workflow_admin_action(
         service,
         description=description or transition.label,
@@ -258,6 +268,11 @@ def transition_admin_action(workflow, action, service, *, description=None, **kw
         permission=transition.permission,
         **kwargs,
     )
+
+
+def workflow_name(workflow):
+    transition = next(iter(workflow))
+    return transition.permission.split(".")[0]
 
 
 # --- forms saved through a service -------------------------------------------------------

@@ -1,8 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, changelist_link, workflow_admin_action
-from core.models import SignatureMeaning
+from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, changelist_link, transition_admin_action
 
 from . import services
 from .models import Deviation, DeviationStatus
@@ -27,17 +26,10 @@ class DeviationAdmin(AuditedModelAdmin):
     readonly_fields = ("deviation_id", "closed_by", "closed_at", "status_badge", "related_records", *AUDIT_FIELDS)
     inlines = [SignatureInline]
     actions = [
-        workflow_admin_action(
-            services.investigate_deviation,
-            description="Start the investigation",
-            permission=DEVIATION_WORKFLOW["investigate"].permission,
+        transition_admin_action(
+            DEVIATION_WORKFLOW, "investigate", services.investigate_deviation, description="Start the investigation"
         ),
-        workflow_admin_action(
-            close_deviation_from_admin,
-            description="Close",
-            meaning=SignatureMeaning.CLOSED,
-            permission=DEVIATION_WORKFLOW["close"].permission,
-        ),
+        transition_admin_action(DEVIATION_WORKFLOW, "close", close_deviation_from_admin, description="Close"),
     ]
 
     def get_fieldsets(self, request, obj=None):

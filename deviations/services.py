@@ -1,30 +1,31 @@
-"""Business actions on QMS deviations: one function per action, each one transaction that
-locks the row, checks the workflow, and signs where the action is signed."""
+"""Business actions on QMS deviations. The transitions are declared in
+`workflows.DEVIATION_WORKFLOW` and run by its `perform`; the functions here are their work
+and the entry points other code calls."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
-from core.models import SignatureMeaning
-from core.services import lock, sign
+from core.workflow import create_record, edit_record
 
+from .models import Deviation
 from .workflows import DEVIATION_WORKFLOW
 
 
-@transaction.atomic
-def investigate_deviation(deviation, *, actor, reason=""):
-    deviation = lock(deviation)
-    DEVIATION_WORKFLOW.apply(deviation, "investigate", actor)
-    deviation.save(actor=actor, reason=reason or "Investigation started")
-    return deviation
+def create_deviation(*, actor, reason=None, **data):
+    """Report a deviation (the investigation comes later)."""
+    return create_record(Deviation, actor=actor, reason=reason, **data)
 
 
-@transaction.atomic
-def close_deviation(deviation, *, actor, password, comment="", username=None):
-    """Close the investigation (21 CFR 211.192: the conclusion and follow-up are written
-    down), signed "closed" by the QA approver."""
-    deviation = lock(deviation)
-    DEVIATION_WORKFLOW.apply(deviation, "close", actor)
+def update_deviation(deviation, *, actor, reason=None, **changes):
+    """Write the report or its investigation, while the deviation is not closed."""
+    return edit_record(deviation, DEVIATION_WORKFLOW, actor=actor, reason=reason, **changes)
+
+
+def record_investigation_started(deviation, act):
+    act.history_reason = act.reason or "Investigation started"
+
+
+def record_closure(deviation, act):
     missing = {
         name: [f"A deviation cannot be closed without its {name.replace('_', ' ')}."]
         for name in ("root_cause", "conclusion")
@@ -32,15 +33,18 @@ def close_deviation(deviation, *, actor, password, comment="", username=None):
     }
     if missing:
         raise ValidationError(missing)
-    deviation.closed_by = actor
+    deviation.closed_by = act.actor
     deviation.closed_at = timezone.now()
-    deviation.save(actor=actor, reason=comment or "Closed")
-    sign(
-        deviation,
-        signer=actor,
-        password=password,
-        meaning=SignatureMeaning.CLOSED,
-        comment=comment,
-        username=username,
+    act.history_reason = act.comment or "Closed"
+
+
+def investigate_deviation(deviation, *, actor, reason=""):
+    return DEVIATION_WORKFLOW.perform(deviation, "investigate", actor=actor, reason=reason)
+
+
+def close_deviation(deviation, *, actor, password, comment="", username=None):
+    """Close the investigation (21 CFR 211.192: the conclusion and follow-up are written
+    down), signed "closed" by the QA approver."""
+    return DEVIATION_WORKFLOW.perform(
+        deviation, "close", actor=actor, password=password, comment=comment, username=username
     )
-    return deviation

@@ -1,10 +1,10 @@
 from django.contrib import admin
 
-from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, workflow_admin_action
-from core.models import SignatureMeaning
+from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, transition_admin_action
 
 from . import services
 from .models import Document, DocumentStatus
+from .workflows import DOCUMENT_WORKFLOW
 
 
 @admin.register(Document)
@@ -22,15 +22,10 @@ class DocumentAdmin(AuditedModelAdmin):
         ("Audit", {"classes": ("collapse",), "fields": AUDIT_FIELDS}),
     )
     actions = [
-        workflow_admin_action(
-            services.make_document_effective, description="Make effective", meaning=SignatureMeaning.APPROVED
+        transition_admin_action(
+            DOCUMENT_WORKFLOW, "make_effective", services.make_document_effective, description="Make effective"
         ),
-        workflow_admin_action(
-            services.obsolete_document,
-            description="Make obsolete",
-            meaning=SignatureMeaning.OBSOLETED,
-            reason_required=True,
-        ),
+        transition_admin_action(DOCUMENT_WORKFLOW, "obsolete", services.obsolete_document, description="Make obsolete"),
     ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -3,6 +3,8 @@ from core.workflow import Transition, Workflow
 
 from .models import DocumentStatus
 
+WORK = "documents.services"
+
 DOCUMENT_WORKFLOW = Workflow(
     Transition(
         "make_effective",
@@ -10,6 +12,8 @@ DOCUMENT_WORKFLOW = Workflow(
         target=DocumentStatus.EFFECTIVE,
         permission="documents.make_effective_document",
         signature=SignatureMeaning.APPROVED,
+        work=f"{WORK}.record_effective",
+        doc='draft → effective, signed "approved"; the document needs a file or a URL.',
     ),
     Transition(
         "obsolete",
@@ -18,5 +22,8 @@ DOCUMENT_WORKFLOW = Workflow(
         permission="documents.obsolete_document",
         signature=SignatureMeaning.OBSOLETED,
         reason_required=True,
+        doc='effective → obsolete, with the `reason`, signed "obsoleted".',
     ),
+    # Content changes only in draft; an effective document is changed by a new one.
+    editable={DocumentStatus.DRAFT: ["title", "version", "description", "file", "url", "effective_date"]},
 )

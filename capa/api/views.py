@@ -1,9 +1,9 @@
 from capa import services
 from capa.filtersets import CAPAFilterSet
-from capa.models import CAPA, CAPAStatus
+from capa.models import CAPA
+from capa.workflows import CAPA_WORKFLOW
 from core.api.serializers import SignatureInputSerializer
-from core.api.viewsets import AuditedViewSet, record_action
-from core.exceptions import Conflict
+from core.api.viewsets import AuditedViewSet
 
 from .serializers import (
     CAPACreateSerializer,
@@ -26,6 +26,14 @@ class CAPAViewSet(AuditedViewSet):
     site_field = "site"
     search_fields = ["capa_id", "title"]
     ordering_fields = ["capa_id", "title", "status", "due_date", "created_at", "updated_at", "closed_at"]
+    workflow = CAPA_WORKFLOW
+    action_inputs = {
+        "start": CAPAReasonInputSerializer,
+        "check_effectiveness": CAPAReasonInputSerializer,
+        "close": SignatureInputSerializer,
+    }
+    create_service = services.create_capa
+    update_service = services.update_capa
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -33,23 +41,3 @@ class CAPAViewSet(AuditedViewSet):
         if self.action in ("update", "partial_update"):
             return CAPAUpdateSerializer
         return super().get_serializer_class()
-
-    def check_editable(self, record):
-        if record.status == CAPAStatus.CLOSED:
-            raise Conflict(
-                f"Cannot edit {record.capa_id}: it is closed.",
-                current_status=record.status,
-                action="update",
-            )
-
-    @record_action(CAPAReasonInputSerializer)
-    def start(self, request, pk=None):
-        return self.run_action(services.start_capa, CAPAReasonInputSerializer)
-
-    @record_action(CAPAReasonInputSerializer)
-    def check_effectiveness(self, request, pk=None):
-        return self.run_action(services.check_capa_effectiveness, CAPAReasonInputSerializer)
-
-    @record_action(SignatureInputSerializer)
-    def close(self, request, pk=None):
-        return self.run_action(services.close_capa, SignatureInputSerializer)

@@ -98,7 +98,24 @@ def record_action(input_serializer=None, *, methods=("post",), **kwargs):
     return decorator
 
 
+def transition_route(workflow, transition, input_serializer):
+    """The POST route of one declared transition: validates `input_serializer` and runs
+    `workflow.perform` on the addressed record."""
+
+    def route(self, request, pk=None):
+        return self.run_transition(workflow, transition.action, input_serializer)
+
+    route.__name__ = transition.action
+    route.__doc__ = transition.doc or transition.label
+    return record_action(input_serializer, url_path=transition.action, url_name=transition.action)(route)
+
+
 class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
+    # The record's workflow: one POST route per declared transition, generated, whose body
+    # is read with `action_inputs[action]` (ActionInputSerializer when not named). A route
+    # defined on the class under the action's name is kept as written.
+    workflow = None
+    action_inputs = {}
     list_serializer_class = None
     # The lookup path from this model to users.Site; defaults to the model's `site_lookup`.
     site_field = None
@@ -117,6 +134,26 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     signature_throttle_scope = "signature"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        workflow = cls.__dict__.get("workflow")
+        if workflow is None:
+            return
+        from .serializers import ActionInputSerializer
+
+        for transition in workflow:
+            if transition.action in cls.__dict__ or transition.action in cls.workflow_routes_elsewhere:
+                continue
+            input_serializer = cls.action_inputs.get(transition.action, ActionInputSerializer)
+            setattr(cls, transition.action, transition_route(workflow, transition, input_serializer))
+
+    # Transitions routed by hand under another method name (e.g. `return`, a keyword).
+    workflow_routes_elsewhere = ()
+    # Services that create and change the content: create_service(actor=, **data) and
+    # update_service(record, actor=, **changes); they lock, check and save with history.
+    create_service = None
+    update_service = None
 
     def dispatch(self, request, *args, **kwargs):
         if request.method in permissions.SAFE_METHODS:
@@ -214,12 +251,20 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         response["ETag"] = etag_of(response.data)
         return response
 
+    def perform_create(self, serializer):
+        if self.create_service is None:
+            return super().perform_create(serializer)
+        serializer.instance = type(self).create_service(actor=self.request.user, **serializer.validated_data)
+
     def perform_update(self, serializer):
         record = lock(serializer.instance)
         self.check_if_match(record)
-        self.check_editable(record)
-        serializer.instance = record
-        serializer.save()
+        if self.update_service is None:
+            self.check_editable(record)
+            serializer.instance = record
+            serializer.save()
+            return
+        serializer.instance = type(self).update_service(record, actor=self.request.user, **serializer.validated_data)
 
     def check_if_match(self, record):
         """Optimistic concurrency: a stale `If-Match` is refused (412), checked on the row
@@ -236,7 +281,9 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
             )
 
     def check_editable(self, record):
-        """Content changes only in the states the resource allows (override per resource)."""
+        """Content changes only in the states the workflow declares editable (409 otherwise)."""
+        if self.workflow is not None and self.workflow.editable:
+            self.workflow.check_editable(record, ())
 
     def perform_destroy(self, instance):
         record = lock(instance)
@@ -279,6 +326,13 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
             data = dict(serializer.validated_data)
         result = service(record, actor=self.request.user, **data, **extra)
         return self.respond_with(result if result is not None else record, status=status)
+
+    def run_transition(self, workflow, action, input_serializer=None, status=200):
+        """Map a POST action to its declared transition: validate the body, perform, return
+        the detail."""
+        return self.run_action(
+            lambda record, **data: workflow.perform(record, action, **data), input_serializer, status=status
+        )
 
     # --- audit trail -----------------------------------------------------------------
 

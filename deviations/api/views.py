@@ -1,9 +1,9 @@
 from core.api.serializers import SignatureInputSerializer
-from core.api.viewsets import AuditedViewSet, record_action
-from core.exceptions import Conflict
+from core.api.viewsets import AuditedViewSet
 from deviations import services
 from deviations.filtersets import DeviationFilterSet
-from deviations.models import Deviation, DeviationStatus
+from deviations.models import Deviation
+from deviations.workflows import DEVIATION_WORKFLOW
 
 from .serializers import (
     DeviationCreateSerializer,
@@ -25,6 +25,10 @@ class DeviationViewSet(AuditedViewSet):
     site_field = "site"
     search_fields = ["deviation_id", "title", "description"]
     ordering_fields = ["deviation_id", "title", "severity", "status", "created_at", "updated_at", "closed_at"]
+    workflow = DEVIATION_WORKFLOW
+    action_inputs = {"investigate": InvestigateInputSerializer, "close": SignatureInputSerializer}
+    create_service = services.create_deviation
+    update_service = services.update_deviation
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -32,19 +36,3 @@ class DeviationViewSet(AuditedViewSet):
         if self.action in ("update", "partial_update"):
             return DeviationUpdateSerializer
         return super().get_serializer_class()
-
-    def check_editable(self, record):
-        if record.status == DeviationStatus.CLOSED:
-            raise Conflict(
-                f"Cannot edit {record.deviation_id}: it is closed.",
-                current_status=record.status,
-                action="update",
-            )
-
-    @record_action(InvestigateInputSerializer)
-    def investigate(self, request, pk=None):
-        return self.run_action(services.investigate_deviation, InvestigateInputSerializer)
-
-    @record_action(SignatureInputSerializer)
-    def close(self, request, pk=None):
-        return self.run_action(services.close_deviation, SignatureInputSerializer)

@@ -1,9 +1,8 @@
 from core.api.serializers import SignatureInputSerializer, SignedReasonInputSerializer
-from core.api.viewsets import AuditedViewSet, record_action
-from core.exceptions import Conflict
-from documents import services
+from core.api.viewsets import AuditedViewSet
 from documents.filtersets import DocumentFilterSet
 from documents.models import Document, DocumentStatus
+from documents.workflows import DOCUMENT_WORKFLOW
 
 from .serializers import DocumentListSerializer, DocumentSerializer
 
@@ -19,19 +18,5 @@ class DocumentViewSet(AuditedViewSet):
     search_fields = ["doc_id", "title", "description"]
     ordering_fields = ["doc_id", "title", "status", "effective_date", "created_at", "updated_at"]
     deletable_statuses = {DocumentStatus.DRAFT}
-
-    def check_editable(self, record):
-        if record.status != DocumentStatus.DRAFT:
-            raise Conflict(
-                f"Cannot edit {record.doc_id}: content can only change in draft, and it is '{record.status}'.",
-                current_status=record.status,
-                action="update",
-            )
-
-    @record_action(SignatureInputSerializer)
-    def make_effective(self, request, pk=None):
-        return self.run_action(services.make_document_effective, SignatureInputSerializer)
-
-    @record_action(SignedReasonInputSerializer)
-    def obsolete(self, request, pk=None):
-        return self.run_action(services.obsolete_document, SignedReasonInputSerializer)
+    workflow = DOCUMENT_WORKFLOW
+    action_inputs = {"make_effective": SignatureInputSerializer, "obsolete": SignedReasonInputSerializer}
