@@ -12,14 +12,13 @@ from core.admin import (
     ReadOnlyTabularInline,
     admin_link,
     changelist_link,
-    workflow_admin_action,
+    transition_admin_action,
 )
 
 from . import services
 from .models import CalibrationRecord, CleaningLog, Equipment, EquipmentStatus, RecordResult
 from .workflows import EQUIPMENT_WORKFLOW
 
-SET_STATUS = EQUIPMENT_WORKFLOW["set_status"].permission
 RESULT_COLOURS = {RecordResult.PASS: "#198754", RecordResult.FAIL: "#dc3545"}
 
 
@@ -122,10 +121,11 @@ class EquipmentAdmin(AuditedModelAdmin):
     )
     inlines = [CalibrationRecordInline, CleaningLogInline]
     actions = [
-        workflow_admin_action(
+        transition_admin_action(
+            EQUIPMENT_WORKFLOW,
+            "record_calibration",
             services.record_calibration,
             description="Record a calibration",
-            permission=EQUIPMENT_WORKFLOW["record_calibration"].permission,
             fields={
                 "result": forms.ChoiceField(choices=RecordResult.choices),
                 "next_due_date": forms.DateField(
@@ -135,27 +135,23 @@ class EquipmentAdmin(AuditedModelAdmin):
                 "notes": forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False),
             },
         ),
-        workflow_admin_action(
+        transition_admin_action(
+            EQUIPMENT_WORKFLOW,
+            "record_cleaning",
             services.record_cleaning,
             description="Record a cleaning",
-            permission=EQUIPMENT_WORKFLOW["record_cleaning"].permission,
             fields={
                 "result": forms.ChoiceField(choices=RecordResult.choices),
                 "method": forms.CharField(max_length=200, required=False),
                 "notes": forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False),
             },
         ),
-        workflow_admin_action(
-            put_in_maintenance, description="Put in maintenance", reason_required=True, permission=SET_STATUS
+        transition_admin_action(EQUIPMENT_WORKFLOW, "set_status", put_in_maintenance, description="Put in maintenance"),
+        transition_admin_action(
+            EQUIPMENT_WORKFLOW, "set_status", take_out_of_service, description="Take out of service"
         ),
-        workflow_admin_action(
-            take_out_of_service, description="Take out of service", reason_required=True, permission=SET_STATUS
-        ),
-        workflow_admin_action(
-            return_to_service,
-            description="Return to service (available)",
-            reason_required=True,
-            permission=SET_STATUS,
+        transition_admin_action(
+            EQUIPMENT_WORKFLOW, "set_status", return_to_service, description="Return to service (available)"
         ),
     ]
 

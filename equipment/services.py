@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from core.exceptions import Conflict
 from core.services import lock
+from core.workflow import create_record, edit_record
 
-from .models import CalibrationRecord, CleaningLog, CleaningStatus, EquipmentStatus, RecordResult
+from .models import CalibrationRecord, CleaningLog, CleaningStatus, Equipment, EquipmentStatus, RecordResult
 from .workflows import EQUIPMENT_USAGE_WORKFLOW, EQUIPMENT_WORKFLOW
 
 
@@ -45,13 +46,19 @@ def usability_problems(equipment, *, now=None):
     return problems
 
 
-@transaction.atomic
-def record_calibration(equipment, *, actor, result, next_due_date=None, certificate="", notes=""):
-    """Log a calibration performed now by `actor`. A pass sets the next due date (which must
-    be in the future); a fail leaves the equipment without a valid calibration and puts it
-    in maintenance (21 CFR 211.68(a), 211.160(b)(4))."""
-    equipment = lock(equipment)
-    EQUIPMENT_WORKFLOW.apply(equipment, "record_calibration", actor)
+def create_equipment(*, actor, reason=None, **data):
+    return create_record(Equipment, actor=actor, reason=reason, **data)
+
+
+def update_equipment(equipment, *, actor, reason=None, **changes):
+    """Change the register's data, never while the equipment is in use in a batch."""
+    return edit_record(equipment, EQUIPMENT_WORKFLOW, actor=actor, reason=reason, **changes)
+
+
+def log_calibration(equipment, act, *, result, next_due_date=None, certificate="", notes=""):
+    """A pass sets the next due date (which must be in the future); a fail leaves the
+    equipment without a valid calibration and puts it in maintenance (21 CFR 211.68(a),
+    211.160(b)(4))."""
     now = timezone.now()
     if result == RecordResult.PASS:
         if next_due_date is None:
@@ -69,22 +76,18 @@ def record_calibration(equipment, *, actor, result, next_due_date=None, certific
     CalibrationRecord(
         equipment=equipment,
         performed_at=now,
-        performed_by=actor,
+        performed_by=act.actor,
         result=result,
         next_due_date=next_due_date,
         certificate=certificate,
         notes=notes,
-    ).save(actor=actor, reason=reason)
-    equipment.save(actor=actor, reason=reason)
-    return equipment
+    ).save(actor=act.actor, reason=reason)
+    act.history_reason = reason
 
 
-@transaction.atomic
-def record_cleaning(equipment, *, actor, result, method="", notes=""):
-    """Log a cleaning performed now by `actor` (21 CFR 211.67(b), 211.182). A pass makes the
-    equipment clean from now for its clean-hold time; a fail leaves it dirty."""
-    equipment = lock(equipment)
-    EQUIPMENT_WORKFLOW.apply(equipment, "record_cleaning", actor)
+def log_cleaning(equipment, act, *, result, method="", notes=""):
+    """A pass makes the equipment clean from now for its clean-hold time; a fail leaves it
+    dirty (21 CFR 211.67(b), 211.182)."""
     now = timezone.now()
     if result == RecordResult.PASS:
         equipment.cleaning_status = CleaningStatus.CLEAN
@@ -96,21 +99,16 @@ def record_cleaning(equipment, *, actor, result, method="", notes=""):
     CleaningLog(
         equipment=equipment,
         cleaned_at=now,
-        cleaned_by=actor,
+        cleaned_by=act.actor,
         result=result,
         method=method,
         notes=notes,
-    ).save(actor=actor, reason=reason)
-    equipment.save(actor=actor, reason=reason)
-    return equipment
+    ).save(actor=act.actor, reason=reason)
+    act.history_reason = reason
 
 
-@transaction.atomic
-def set_equipment_status(equipment, *, actor, status, reason):
-    """Take equipment out of service, into maintenance, or back to available. `in_use` is
-    set only by batch usage, and equipment in use cannot be changed here."""
-    equipment = lock(equipment)
-    EQUIPMENT_WORKFLOW.apply(equipment, "set_status", actor)
+def choose_status(equipment, act, *, status):
+    """`in_use` is set only by batch usage."""
     if status == EquipmentStatus.IN_USE:
         raise ValidationError({"status": ["'in_use' is set only by using the equipment in a batch."]})
     if status == equipment.status:
@@ -120,8 +118,32 @@ def set_equipment_status(equipment, *, actor, status, reason):
             action="set_status",
         )
     equipment.status = status
-    equipment.save(actor=actor, reason=reason)
-    return equipment
+
+
+def record_calibration(equipment, *, actor, result, next_due_date=None, certificate="", notes=""):
+    """Log a calibration performed now by `actor`."""
+    return EQUIPMENT_WORKFLOW.perform(
+        equipment,
+        "record_calibration",
+        actor=actor,
+        result=result,
+        next_due_date=next_due_date,
+        certificate=certificate,
+        notes=notes,
+    )
+
+
+def record_cleaning(equipment, *, actor, result, method="", notes=""):
+    """Log a cleaning performed now by `actor`."""
+    return EQUIPMENT_WORKFLOW.perform(
+        equipment, "record_cleaning", actor=actor, result=result, method=method, notes=notes
+    )
+
+
+def set_equipment_status(equipment, *, actor, status, reason):
+    """Take equipment out of service, into maintenance, or back to available; equipment in
+    use cannot be changed here."""
+    return EQUIPMENT_WORKFLOW.perform(equipment, "set_status", actor=actor, status=status, reason=reason)
 
 
 @transaction.atomic

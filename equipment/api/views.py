@@ -1,8 +1,8 @@
-from core.api.viewsets import AuditedViewSet, RolePermission, record_action
-from core.exceptions import Conflict
+from core.api.viewsets import AuditedViewSet, RolePermission
 from equipment import services
 from equipment.filtersets import CalibrationRecordFilterSet, CleaningLogFilterSet, EquipmentFilterSet
-from equipment.models import CalibrationRecord, CleaningLog, Equipment, EquipmentStatus
+from equipment.models import CalibrationRecord, CleaningLog, Equipment
+from equipment.workflows import EQUIPMENT_WORKFLOW
 
 from .serializers import (
     CalibrationInputSerializer,
@@ -43,25 +43,14 @@ class EquipmentViewSet(AuditedViewSet):
         "updated_at",
     ]
 
-    def check_editable(self, record):
-        if record.status == EquipmentStatus.IN_USE:
-            raise Conflict(
-                f"Cannot edit {record.equipment_id} while it is in use in a batch.",
-                current_status=record.status,
-                action="update",
-            )
-
-    @record_action(CalibrationInputSerializer)
-    def record_calibration(self, request, pk=None):
-        return self.run_action(services.record_calibration, CalibrationInputSerializer)
-
-    @record_action(CleaningInputSerializer)
-    def record_cleaning(self, request, pk=None):
-        return self.run_action(services.record_cleaning, CleaningInputSerializer)
-
-    @record_action(StatusInputSerializer)
-    def set_status(self, request, pk=None):
-        return self.run_action(services.set_equipment_status, StatusInputSerializer)
+    workflow = EQUIPMENT_WORKFLOW
+    action_inputs = {
+        "record_calibration": CalibrationInputSerializer,
+        "record_cleaning": CleaningInputSerializer,
+        "set_status": StatusInputSerializer,
+    }
+    create_service = services.create_equipment
+    update_service = services.update_equipment
 
 
 class CalibrationRecordViewSet(AuditedViewSet):
