@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 
 from batch_records.specifications import to_decimal
+from core import units
 
 DATA_FIELD_TYPES = ("number", "text", "boolean")
 QUANTITY_MAX_DECIMAL_PLACES = 6
@@ -273,11 +274,44 @@ CONTENT_CLEANERS = {
 REQUIRED_FOR_APPROVAL = {"manufacturing_instructions": "instruction", "bill_of_materials": "material line"}
 
 
+def bill_of_materials_unit_errors(lines, field="bill_of_materials"):
+    """{path: [message]} for each BOM line whose unit is unknown or does not convert to the
+    unit its material is kept in (21 CFR 211.101(a)): a line in g of a material kept in kg
+    draws grams; kg against L without a density, or kg against each, can never be drawn."""
+    # Imported here: validation is loaded by the models' app before inventory is ready.
+    from inventory.models import Material
+
+    materials = {
+        material.code: material
+        for material in Material.objects.filter(code__in={line["material_code"] for line in lines})
+    }
+    errors = {}
+    for index, line in enumerate(lines):
+        path = f"{field}[{index}].unit_of_measure"
+        unit = line["unit_of_measure"]
+        try:
+            units.lookup(unit)
+        except units.UnitError as error:
+            errors[path] = [f"line {index + 1} ({line['material_code']}): {error}"]
+            continue
+        material = materials.get(line["material_code"])
+        if material is None:
+            continue
+        problem = units.conversion_problem(unit, material.unit_of_measure, material.density)
+        if problem:
+            errors[path] = [
+                f"line {index + 1} ({line['material_code']}) is in '{unit}' but the material is kept in "
+                f"'{material.unit_of_measure}': {problem}"
+            ]
+    return errors
+
+
 def clean_mbr_content(mbr, *, complete=False):
     """Validate the JSON content and yield limits of `mbr` in place (normalising them).
 
-    `complete`: also require at least one instruction and one BOM line, as submit and
-    approve do. Raises one ValidationError listing every element in error.
+    `complete`: also require at least one instruction and one BOM line, and units that
+    convert to the materials' units, as submit and approve do. Raises one ValidationError
+    listing every element in error.
     """
     errors = {}
     for field, cleaner in CONTENT_CLEANERS.items():
@@ -288,6 +322,8 @@ def clean_mbr_content(mbr, *, complete=False):
             continue
         if complete and not getattr(mbr, field) and field in REQUIRED_FOR_APPROVAL:
             errors[field] = [f"at least one {REQUIRED_FOR_APPROVAL[field]} is required to submit or approve"]
+    if complete and "bill_of_materials" not in errors:
+        errors.update(bill_of_materials_unit_errors(mbr.bill_of_materials))
     try:
         clean_yield_limits(mbr.yield_limit_min, mbr.yield_limit_max)
     except ValidationError as error:

@@ -36,11 +36,16 @@ def money(value):
 
 
 def costed_usage(material):
-    """The quantity of one batch material line that its cost is made of (see above)."""
+    """The quantity of one batch material line that its cost is made of (see above), in
+    the unit its lots are priced in: the stock unit where the line drew from lots in
+    another unit (1.5 g of a material kept and priced in kg costs 0.0015 × the kg price)."""
+    in_stock_unit = bool(material.stock_unit_of_measure)
     if material.status == MaterialStatus.CONSUMED:
-        return material.quantity_used or ZERO
+        used = material.stock_quantity_used if in_stock_unit else material.quantity_used
+        return used or ZERO
     if material.status in (MaterialStatus.DISPENSED, MaterialStatus.VERIFIED):
-        return material.quantity_dispensed or ZERO
+        dispensed = material.stock_quantity_dispensed if in_stock_unit else material.quantity_dispensed
+        return dispensed or ZERO
     return ZERO
 
 

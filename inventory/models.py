@@ -24,12 +24,18 @@ class Material(AuditedModel):
     unit_of_measure = models.CharField(max_length=20)
     # Used to cost a consumption that drew from no lot (a free-text lot, where allowed).
     standard_cost = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    # g/mL (= kg/L): what lets a bill of materials in litres draw a material kept in kg,
+    # or the other way round (core.units). None: mass and volume do not convert.
+    density = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(standard_cost__gte=0), name="material_standard_cost_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(density__isnull=True) | models.Q(density__gt=0), name="material_density_positive"
             ),
         ]
 

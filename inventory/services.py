@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from batch_records.specifications import to_decimal
+from core import units
 from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
@@ -36,6 +37,9 @@ LOT_NUMBER_LENGTH = 50  # BatchMaterial.lot_number keeps a readable summary of t
 FINISHED_GOODS_UNIT = "unit"
 
 Draw = namedtuple("Draw", ["lot", "quantity"])
+# What a dispense drew: the lot number summary, and the quantity in the unit the material
+# is kept in (None when it drew from no lot).
+Drawn = namedtuple("Drawn", ["lot_number", "stock_quantity", "stock_unit"])
 
 
 # --- values ----------------------------------------------------------------------------
@@ -412,6 +416,34 @@ def plan_lots(material_code, quantity, *, site, lot_plan=None, for_update=False)
 # --- dispensing from lots and returning to them -----------------------------------------
 
 
+def to_stock_unit(stock_material, quantity, unit, *, field="quantity"):
+    """`quantity` in `unit` (a bill-of-materials line's) as a quantity of the unit
+    `stock_material` is kept in, exactly at the ledger's 4 places (core.units): 1.5 g of a
+    material kept in kg is 0.0015 kg. A unit that does not convert, or a quantity finer
+    than the ledger records, is a 400 naming `field`."""
+    try:
+        return units.convert_exactly(
+            quantity, unit, stock_material.unit_of_measure, places=QUANTITY_PLACES, density=stock_material.density
+        )
+    except units.UnitError as error:
+        raise ValidationError({field: [str(error)]}) from error
+
+
+def _lot_plan_in_stock_unit(lot_plan, stock_material, unit):
+    """The plan with each entry's quantity (given in the line's unit) in the stock unit."""
+    if not isinstance(lot_plan, (list, tuple)):
+        return lot_plan
+    converted = []
+    for index, entry in enumerate(lot_plan):
+        if not isinstance(entry, dict):
+            converted.append(entry)
+            continue
+        field = f"lot_plan[{index}].quantity"
+        quantity = clean_quantity(entry.get("quantity"), field=field)
+        converted.append({**entry, "quantity": to_stock_unit(stock_material, quantity, unit, field=field)})
+    return converted
+
+
 def dispense_source_errors(lot_number, lot_plan, auto):
     """Field errors unless exactly one of lot_number, lot_plan, auto says where from."""
     given = [name for name, value in (("lot_number", lot_number), ("lot_plan", lot_plan), ("auto", auto)) if value]
@@ -450,8 +482,16 @@ def draw_lots_for_dispense(batch, material, *, actor, quantity, lot_number="", l
     in the inventory (a Material with its code), and for every material while
     EBR_REQUIRE_INVENTORY_LOTS is on; otherwise (a material not yet under inventory control)
     it is kept as free text and draws nothing.
+
+    `quantity` (and a plan's quantities) are in the line's unit of measure; the lots are
+    drawn in the unit the material is kept in, converted exactly (core.units).
     """
     code = material.material_code
+    stock_material = Material.objects.filter(code=code).first()
+    line_quantity = quantity
+    if stock_material is not None:
+        quantity = to_stock_unit(stock_material, quantity, material.unit_of_measure)
+        lot_plan = _lot_plan_in_stock_unit(lot_plan, stock_material, material.unit_of_measure) if lot_plan else None
     if auto:
         draws = plan_lots(code, quantity, site=batch.site, for_update=True)
     elif lot_plan:
@@ -459,7 +499,7 @@ def draw_lots_for_dispense(batch, material, *, actor, quantity, lot_number="", l
     else:
         known = Lot.objects.filter(lot_id=lot_number).values_list("site_id", flat=True).first()
         if known is None:
-            if Material.objects.filter(code=code).exists() or require_inventory_lots():
+            if stock_material is not None or require_inventory_lots():
                 raise ValidationError(
                     {
                         "lot_number": [
@@ -469,13 +509,17 @@ def draw_lots_for_dispense(batch, material, *, actor, quantity, lot_number="", l
                         ]
                     }
                 )
-            return lot_number
+            return Drawn(lot_number, None, "")
         if known != batch.site_id:
             raise ValidationError({"lot_number": [f"There is no lot {lot_number} at site {batch.site.code}."]})
         draws = plan_lots(
             code, quantity, site=batch.site, lot_plan=[{"lot": lot_number, "quantity": quantity}], for_update=True
         )
     where = f"{batch.batch_id} {code} (line {material.line_number})"
+    stock_unit = draws[0].lot.material.unit_of_measure
+    if not units.same_unit(stock_unit, material.unit_of_measure):
+        # Both units where they differ: what the operator weighed, and what left the lots.
+        where = f"{where}: {line_quantity} {material.unit_of_measure} = {quantity} {stock_unit}"
     for sequence, draw in enumerate(draws, start=1):
         record_movement(
             draw.lot,
@@ -489,7 +533,7 @@ def draw_lots_for_dispense(batch, material, *, actor, quantity, lot_number="", l
         BatchMaterialLot(batch_material=material, lot=draw.lot, sequence=sequence, quantity=draw.quantity).save(
             actor=actor, reason=f"Drawn for {where}"
         )
-    return lot_summary([draw.lot.lot_id for draw in draws])
+    return Drawn(lot_summary([draw.lot.lot_id for draw in draws]), quantity, stock_unit)
 
 
 def return_drawn_lots(material, *, actor, reason):

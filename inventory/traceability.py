@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from batch_records.choices import MaterialStatus
 from batch_records.models import BatchMaterial
+from core import units
 
 from .choices import LotStatus
-from .models import BatchMaterialLot, Lot
-from .services import fefo_key
+from .models import BatchMaterialLot, Lot, Material
+from .services import QUANTITY_PLACES, fefo_key
 
 ZERO = Decimal(0)
 
@@ -35,21 +36,44 @@ def _usable_lots_by_code(codes, site):
     return by_code
 
 
+def _required_in_stock_unit(material, stock_material):
+    """What a pending line still needs, in the unit its material is kept in (None: its
+    unit does not convert exactly; the dispense would be refused)."""
+    required = material.quantity_required if material.status == MaterialStatus.PENDING else ZERO
+    if stock_material is None or required == 0:
+        return required
+    try:
+        return units.convert_exactly(
+            required,
+            material.unit_of_measure,
+            stock_material.unit_of_measure,
+            places=QUANTITY_PLACES,
+            density=stock_material.density,
+        )
+    except units.UnitError:
+        return None
+
+
 def batch_availability(batch):
-    """Per material line of `batch`: what remains to dispense (`required`), what FEFO could
-    draw for it at the batch's site (`available`), the `shortfall`, and the lots it would
-    pick. Lines of the same material share the stock: a later line sees what is left after
-    the earlier ones (in line order)."""
+    """Per material line of `batch`: what remains to dispense (`required`, in the line's
+    unit, and `stock_required` in the unit the material is kept in), what FEFO could draw
+    for it at the batch's site (`available`, in the stock unit), the `shortfall`, and the
+    lots it would pick. Lines of the same material share the stock: a later line sees what
+    is left after the earlier ones (in line order)."""
     materials = list(BatchMaterial.objects.filter(batch_id=batch.pk).order_by("line_number", "id"))
-    lots_by_code = _usable_lots_by_code({material.material_code for material in materials}, batch.site)
+    codes = {material.material_code for material in materials}
+    lots_by_code = _usable_lots_by_code(codes, batch.site)
+    stock_materials = {material.code: material for material in Material.objects.filter(code__in=codes)}
     reserved = defaultdict(Decimal)
     rows = []
     for material in materials:
+        stock_material = stock_materials.get(material.material_code)
         required = material.quantity_required if material.status == MaterialStatus.PENDING else ZERO
+        stock_required = _required_in_stock_unit(material, stock_material)
         free = [(lot, lot.quantity_on_hand - reserved[lot.pk]) for lot in lots_by_code.get(material.material_code, [])]
         free = [(lot, quantity) for lot, quantity in free if quantity > 0]
         available = sum((quantity for _, quantity in free), ZERO)
-        picks, remaining = [], required
+        picks, remaining = [], stock_required or ZERO
         for lot, quantity in free:
             if remaining <= 0:
                 break
@@ -65,7 +89,7 @@ def batch_availability(batch):
             )
             reserved[lot.pk] += taken
             remaining -= taken
-        shortfall = max(required - available, ZERO)
+        shortfall = max((stock_required or ZERO) - available, ZERO)
         rows.append(
             {
                 "material": material.pk,
@@ -73,11 +97,13 @@ def batch_availability(batch):
                 "material_code": material.material_code,
                 "material_name": material.material_name,
                 "unit_of_measure": material.unit_of_measure,
+                "stock_unit_of_measure": stock_material.unit_of_measure if stock_material else material.unit_of_measure,
                 "status": material.status,
                 "required": required,
+                "stock_required": stock_required,
                 "available": available,
                 "shortfall": shortfall,
-                "satisfied": shortfall == 0,
+                "satisfied": stock_required is not None and shortfall == 0,
                 "lots": picks,
             }
         )
@@ -182,6 +208,9 @@ def batch_genealogy(batch):
                 "unit_of_measure": material.unit_of_measure,
                 "status": material.status,
                 "lot_number": material.lot_number,
+                "stock_unit_of_measure": material.stock_unit_of_measure,
+                "stock_quantity_dispensed": material.stock_quantity_dispensed,
+                "stock_quantity_used": material.stock_quantity_used,
                 "quantity_dispensed": material.quantity_dispensed,
                 "quantity_used": material.quantity_used,
                 "lots": lots,

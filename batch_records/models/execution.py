@@ -97,6 +97,14 @@ class BatchMaterial(SignableModel, AuditedModel):
     quantity_dispensed = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True, editable=False)
     quantity_used = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True, editable=False)
     unit_of_measure = models.CharField(max_length=20)
+    # The same quantities in the unit the material is kept in, where drawn from inventory
+    # lots (core.units converts them exactly): 1.5 g dispensed of a material kept in kg
+    # took 0.0015 kg from the lots.
+    stock_unit_of_measure = models.CharField(max_length=20, blank=True, editable=False)
+    stock_quantity_dispensed = models.DecimalField(
+        max_digits=16, decimal_places=4, null=True, blank=True, editable=False
+    )
+    stock_quantity_used = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True, editable=False)
     status = models.CharField(
         max_length=20, choices=MaterialStatus.choices, default=MaterialStatus.PENDING, db_index=True
     )

@@ -22,6 +22,7 @@ from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
 from inventory import services as inventory
+from inventory.models import Material
 
 from .batches import MATERIAL_LIMIT, MATERIAL_PLACES, ensure_batch_open
 from .deviations import open_batch_deviation
@@ -90,6 +91,14 @@ def clean_material_quantity(value, *, field, allow_zero):
     return number.quantize(MATERIAL_PLACES)
 
 
+def _both_units(material, quantity, stock_quantity):
+    """'1.5 g (0.0015 kg)' where the line and the stock units differ, else '1.5 kg'."""
+    text = f"{quantity} {material.unit_of_measure}"
+    if stock_quantity is not None and material.stock_unit_of_measure != material.unit_of_measure:
+        text += f" ({stock_quantity} {material.stock_unit_of_measure})"
+    return text
+
+
 def _usage_outside_tolerance(material, tolerance):
     """The signed difference of used against required, in percent, when it exceeds the
     tolerance; None when the usage is within it (limits inclusive)."""
@@ -130,17 +139,20 @@ def dispense_material(
         errors.update(error.message_dict)
     if errors:
         raise ValidationError(errors)
-    lot_number = inventory.draw_lots_for_dispense(
+    drawn = inventory.draw_lots_for_dispense(
         batch, material, actor=actor, quantity=quantity, lot_number=lot_number, lot_plan=lot_plan, auto=auto
     )
+    lot_number = drawn.lot_number
     material.status = transition.target
     material.lot_number = lot_number
     material.quantity_dispensed = quantity
+    material.stock_unit_of_measure = drawn.stock_unit
+    material.stock_quantity_dispensed = drawn.stock_quantity
     material.dispensed_by = actor
     material.dispensed_at = timezone.now()
     material.save(
         actor=actor,
-        reason=comment or f"Dispensed {quantity} {material.unit_of_measure} of lot {lot_number}",
+        reason=comment or f"Dispensed {_both_units(material, quantity, drawn.stock_quantity)} of lot {lot_number}",
     )
     sign(
         material,
@@ -200,11 +212,18 @@ def consume_material(material, *, actor, quantity_used):
                 ]
             }
         )
+    stock_used = None
+    if material.stock_unit_of_measure:
+        stock_material = Material.objects.get(code=material.material_code)
+        stock_used = inventory.to_stock_unit(
+            stock_material, quantity_used, material.unit_of_measure, field="quantity_used"
+        )
     material.status = transition.target
     material.quantity_used = quantity_used
+    material.stock_quantity_used = stock_used
     material.consumed_by = actor
     material.consumed_at = timezone.now()
-    material.save(actor=actor, reason=f"Consumed {quantity_used} {material.unit_of_measure}")
+    material.save(actor=actor, reason=f"Consumed {_both_units(material, quantity_used, stock_used)}")
     tolerance = material_tolerance_percent()
     difference = _usage_outside_tolerance(material, tolerance)
     if difference is not None:

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from core import units
 from core.api.serializers import (
     ActionInputSerializer,
     AllowedActionsField,
@@ -36,9 +37,32 @@ class MaterialSerializer(AuditedModelSerializer):
             "name",
             "unit_of_measure",
             "standard_cost",
+            "density",
             "reason",
             *AuditedModelSerializer.audit_fields,
         ]
+
+    def validate_unit_of_measure(self, value):
+        # Stock is counted in this unit and bills of materials convert into it (core.units).
+        try:
+            canonical = units.lookup(value).code
+        except units.UnitError as error:
+            raise serializers.ValidationError(str(error)) from error
+        if (
+            self.instance is not None
+            and not units.same_unit(canonical, self.instance.unit_of_measure)
+            and self.instance.lots.exists()
+        ):
+            raise serializers.ValidationError(
+                f"{self.instance.code} has lots counted in {self.instance.unit_of_measure}; its unit can no longer "
+                "change."
+            )
+        return canonical
+
+    def validate_density(self, value):
+        if value is not None and value <= 0:
+            raise serializers.ValidationError("must be greater than 0 (g/mL)")
+        return value
 
     def validate_code(self, value):
         # Batches find a material's lots by its code: a code with lots stays as it is.
@@ -233,6 +257,11 @@ class GenealogyMaterialSerializer(serializers.Serializer):
     lot_number = serializers.CharField(allow_blank=True)
     quantity_dispensed = quantity_field(allow_null=True)
     quantity_used = quantity_field(allow_null=True)
+    stock_unit_of_measure = serializers.CharField(
+        allow_blank=True, help_text="The unit of the lots' quantities (blank: drew from no lot)."
+    )
+    stock_quantity_dispensed = quantity_field(allow_null=True)
+    stock_quantity_used = quantity_field(allow_null=True)
     lots = GenealogyLotSerializer(many=True)
 
 
@@ -269,11 +298,16 @@ class AvailabilityMaterialSerializer(serializers.Serializer):
     line_number = serializers.IntegerField()
     material_code = serializers.CharField()
     material_name = serializers.CharField()
-    unit_of_measure = serializers.CharField()
+    unit_of_measure = serializers.CharField(help_text="The unit of the line (its bill-of-materials unit).")
+    stock_unit_of_measure = serializers.CharField(help_text="The unit the material is kept in (lots, ledger).")
     status = serializers.CharField()
-    required = quantity_field(help_text="Remaining to dispense (0 once the line is dispensed).")
-    available = quantity_field(help_text="In released, unexpired lots at the batch's site.")
-    shortfall = quantity_field()
+    required = quantity_field(help_text="Remaining to dispense, in the line's unit (0 once the line is dispensed).")
+    stock_required = quantity_field(
+        allow_null=True,
+        help_text="The same in the stock unit (null when it does not convert exactly: the dispense would be refused).",
+    )
+    available = quantity_field(help_text="In released, unexpired lots at the batch's site, in the stock unit.")
+    shortfall = quantity_field(help_text="In the stock unit.")
     satisfied = serializers.BooleanField()
     lots = AvailabilityLotSerializer(many=True)
 

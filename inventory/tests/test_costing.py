@@ -167,7 +167,9 @@ def test_usage_is_allocated_to_lots_in_dispense_order():
             self.sequence, self.quantity, self.quantity_returned = sequence, Decimal(quantity), Decimal(returned)
             self.lot = type("Lot", (), {"unit_price": Decimal(price)})()
 
-    material = type("Material", (), {"status": "consumed", "quantity_used": Decimal("25")})()
+    material = type(
+        "Material", (), {"status": "consumed", "quantity_used": Decimal("25"), "stock_unit_of_measure": ""}
+    )()
     allocations = [Allocation(2, "20", "5"), Allocation(1, "10", "1")]
     # 10 from the first drawn (× 1) and 15 from the second (× 5)
     assert costing.line_material_cost(material, allocations) == Decimal("85")
