@@ -12,3 +12,12 @@ SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "axes.W001"]  # noqa: F405
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]  # noqa: F405
+
+# The suite may run as the server's runtime role (DATABASE_URL), which cannot empty the audit
+# tables between transactional tests or act as an attacker holding the owner's credentials.
+# MIGRATE_DATABASE_URL names the owner role; its connection reaches the same test database.
+if os.environ.get("MIGRATE_DATABASE_URL"):  # noqa: F405
+    DATABASES["owner"] = {  # noqa: F405
+        **dj_database_url.parse(os.environ["MIGRATE_DATABASE_URL"]),  # noqa: F405
+        "TEST": {"MIRROR": "default"},
+    }

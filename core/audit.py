@@ -10,6 +10,7 @@ import decimal
 import uuid
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from simple_history.models import HistoricalChanges
 
@@ -59,8 +60,13 @@ def _sqlite_statements(table):
     return statements
 
 
+def _connection(using):
+    """An alias or a connection object (the test suite flushes through a connection of its own)."""
+    return connections[using] if isinstance(using, str) else using
+
+
 def install_append_only_triggers(using="default"):
-    connection = connections[using]
+    connection = _connection(using)
     existing = set(connection.introspection.table_names())
     tables = [table for table in append_only_tables() if table in existing]
     with connection.cursor() as cursor:
@@ -85,7 +91,7 @@ def install_append_only_triggers(using="default"):
 def remove_append_only_triggers(using="default"):
     """Drop the triggers. Only the test suite uses this, to empty tables between
     transactional tests; it reinstalls them at once."""
-    connection = connections[using]
+    connection = _connection(using)
     existing = set(connection.introspection.table_names())
     with connection.cursor() as cursor:
         for table in append_only_tables():
@@ -100,8 +106,46 @@ def remove_append_only_triggers(using="default"):
                     cursor.execute(f'DROP TRIGGER IF EXISTS "{TRIGGER_PREFIX}_{operation}_{table}"')
 
 
+def owns_schema_tables(using="default"):
+    """Whether this connection's role may install triggers: the table owner (or a superuser).
+    The server's runtime role never is (core.db_roles)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tableowner = current_user) FROM pg_roles WHERE rolname = current_user"
+        )
+        return cursor.fetchone()[0]
+
+
+def missing_append_only_triggers(using="default"):
+    """Audit tables of this PostgreSQL database that lack their triggers."""
+    connection = connections[using]
+    existing = set(connection.introspection.table_names())
+    tables = [table for table in append_only_tables() if table in existing]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = %s AND t.tgenabled <> 'D'",
+            [f"{TRIGGER_PREFIX}_row"],
+        )
+        protected = {row[0] for row in cursor.fetchall()}
+    return [table for table in tables if table not in protected]
+
+
 def on_post_migrate(sender, using="default", **kwargs):
-    install_append_only_triggers(using)
+    if owns_schema_tables(using):
+        install_append_only_triggers(using)
+        return
+    # A role that owns nothing (the runtime role, e.g. the test runner reusing a database the
+    # owner migrated) cannot install triggers; it checks that the owner did.
+    missing = missing_append_only_triggers(using)
+    if missing:
+        raise ImproperlyConfigured(
+            f"Append-only triggers missing or disabled on {', '.join(missing)}: run migrate as the owner role."
+        )
 
 
 # --- Field-level differences between consecutive history rows -----------------------
