@@ -6,9 +6,12 @@ from core.admin import (
     SignatureInline,
     admin_link,
     changelist_link,
+    register_related_link,
+    related_links,
     transition_admin_action,
     workflow_admin_action,
 )
+from deviations.models import Deviation
 
 from . import services
 from .models import CAPA, CAPAStatus
@@ -101,6 +104,9 @@ class CAPAAdmin(AuditedModelAdmin):
 
     @admin.display(description="batch deviations")
     def batch_deviations(self, obj):
-        from batch_records.models import BatchDeviation
+        return related_links(obj, "batch_deviations")  # registered by batch records
 
-        return changelist_link(BatchDeviation, "Batch deviations linked to it", linked_capa__id__exact=obj.pk)
+
+register_related_link(
+    Deviation, "related_records", lambda deviation: changelist_link(CAPA, "CAPAs", deviation__id__exact=deviation.pk)
+)

@@ -533,3 +533,20 @@ class CounterAdmin(ReadOnlyAdmin):
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
     list_display = ("key", "user", "status_code", "created_at")
     list_select_related = ("user",)
+
+
+# --- links contributed by the apps above ------------------------------------------------
+# A page shows records of apps that depend on its own (a deviation's batch deviations, an
+# equipment's batch uses) without importing them: those apps register the links here.
+_RELATED_LINKS = {}
+
+
+def register_related_link(model, field, render):
+    """Have the read-only field `field` of `model`'s admin page show `render(obj)` (a link)."""
+    _RELATED_LINKS.setdefault((model._meta.label_lower, field), []).append(render)
+
+
+def related_links(obj, field):
+    """The links registered for `field` of `obj`'s page, in registration order ("-" if none)."""
+    renders = _RELATED_LINKS.get((obj._meta.label_lower, field), [])
+    return format_html_join(" · ", "{}", ((render(obj),) for render in renders)) or "-"

@@ -1,7 +1,6 @@
 from django.contrib import admin
-from django.utils.html import format_html
 
-from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, changelist_link, transition_admin_action
+from core.admin import AUDIT_FIELDS, AuditedModelAdmin, SignatureInline, related_links, transition_admin_action
 
 from . import services
 from .models import Deviation, DeviationStatus
@@ -58,11 +57,4 @@ class DeviationAdmin(AuditedModelAdmin):
 
     @admin.display(description="related records")
     def related_records(self, obj):
-        from batch_records.models import BatchDeviation
-        from capa.models import CAPA
-
-        return format_html(
-            "{} · {}",
-            changelist_link(CAPA, "CAPAs", deviation__id__exact=obj.pk),
-            changelist_link(BatchDeviation, "batch deviations linked to it", linked_deviation__id__exact=obj.pk),
-        )
+        return related_links(obj, "related_records")  # CAPAs, batch deviations: registered by their apps

@@ -11,7 +11,7 @@ from core.admin import (
     AuditedModelAdmin,
     ReadOnlyTabularInline,
     admin_link,
-    changelist_link,
+    related_links,
     transition_admin_action,
 )
 
@@ -187,9 +187,7 @@ class EquipmentAdmin(AuditedModelAdmin):
 
     @admin.display(description="batch usages")
     def batch_usages(self, obj):
-        from batch_records.models import BatchEquipment
-
-        return changelist_link(BatchEquipment, "Batches that used it", equipment__id__exact=obj.pk)
+        return related_links(obj, "batch_usages")  # registered by batch records
 
 
 class EquipmentLogAdmin(AuditedModelAdmin):
