@@ -6,33 +6,14 @@ the number fields against the step's `specifications`, limits inclusive. Numbers
 as decimal strings ("10.50"), never floats, so what is stored and signed is what was read.
 """
 
-import math
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
+from core.quantities import to_decimal
+
 NUMBER, TEXT, BOOLEAN = "number", "text", "boolean"
-
-
-def to_decimal(value):
-    """A JSON number or numeric string as a finite Decimal; None for anything else
-    (booleans are not numbers, even though Python says True == 1)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        value = repr(value)
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
-    return None
 
 
 def _clean_value(kind, value):

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
-from batch_records.specifications import to_decimal
 from core import units
+from core.quantities import decimal_problem
 
 DATA_FIELD_TYPES = ("number", "text", "boolean")
 QUANTITY_MAX_DECIMAL_PLACES = 6
@@ -119,18 +119,11 @@ def clean_bill_of_materials(value, field="bill_of_materials"):
             continue
         for key in ("material_code", "material_name", "unit_of_measure"):
             _check_text(errors, f"{path}.{key}", line[key])
-        quantity = to_decimal(line["quantity_per_unit"])
-        if quantity is None:
-            errors.add(f"{path}.quantity_per_unit", "must be a decimal number")
-            continue
-        if quantity <= 0:
-            errors.add(f"{path}.quantity_per_unit", "must be greater than 0")
-            continue
-        if quantity >= QUANTITY_MAX:
-            errors.add(f"{path}.quantity_per_unit", f"must be less than {QUANTITY_MAX}")
-            continue
-        if -quantity.as_tuple().exponent > QUANTITY_MAX_DECIMAL_PLACES:
-            errors.add(f"{path}.quantity_per_unit", f"must have at most {QUANTITY_MAX_DECIMAL_PLACES} decimal places")
+        quantity, problem = decimal_problem(
+            line["quantity_per_unit"], places=QUANTITY_MAX_DECIMAL_PLACES, limit=QUANTITY_MAX
+        )
+        if problem:
+            errors.add(f"{path}.quantity_per_unit", problem)
             continue
         cleaned.append({**line, "quantity_per_unit": _decimal_string(quantity)})
     errors.raise_if_any()

@@ -17,9 +17,10 @@ from django.utils import timezone
 from batch_records.choices import BatchStatus, DeviationType
 from batch_records.models import BatchRecord
 from batch_records.services.deviations import open_batch_deviation
-from batch_records.specifications import clean_actual_values, evaluate_specifications, to_decimal
+from batch_records.specifications import clean_actual_values, evaluate_specifications
 from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
+from core.quantities import to_decimal
 from core.services import lock, sign
 
 from .choices import STEP_DONE_STATES, SerialStatus, SerialStepState

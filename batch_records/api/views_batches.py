@@ -18,7 +18,6 @@ from core.api.serializers import (
 from core.api.viewsets import AuditedViewSet, idempotency_parameter, record_action
 from core.exceptions import Conflict
 from core.services import lock
-from inventory.api.batch_views import BatchInventoryMixin
 
 from .serializers_batches import (
     BatchCompleteInputSerializer,
@@ -37,6 +36,7 @@ from .serializers_batches import (
     StepCorrectInputSerializer,
 )
 from .views_export import BatchExportMixin
+from .views_inventory import BatchInventoryMixin
 
 _AUDIT_USERS = ("created_by", "updated_by")
 

@@ -56,7 +56,7 @@ class BatchRecord(SignableModel, AuditedModel):
     disposition_reason = models.TextField(blank=True, editable=False)
     has_deviations = models.BooleanField(default=False, editable=False)
     review_by_exception = models.BooleanField(default=False, editable=False)
-    # Cost snapshot taken once, at completion (inventory.costing); never recomputed.
+    # Cost snapshot taken once, at completion (batch_records.costing); never recomputed.
     material_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)
     labour_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)
     overhead_cost = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True, editable=False)

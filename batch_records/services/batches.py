@@ -20,12 +20,12 @@ from batch_records.choices import (
     DeviationType,
     MBRStatus,
 )
+from batch_records.costing import batch_cost_snapshot
 from batch_records.models import BatchDeviation, BatchMaterial, BatchRecord, BatchStep
-from batch_records.specifications import to_decimal
 from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
+from core.quantities import NON_NEGATIVE, POSITIVE, decimal_problem, to_decimal
 from core.services import lock
-from inventory.costing import batch_cost_snapshot
 
 # A module import: deviations.py uses the guard below, and either module may load first.
 from . import deviations
@@ -41,15 +41,10 @@ YIELD_LIMIT = Decimal(10) ** 5
 
 def clean_quantity(value, *, allow_zero):
     """`value` as a Decimal fit for a product quantity; a ValidationError says what is wrong."""
-    number = value if isinstance(value, Decimal) else to_decimal(value)
-    if number is None or not number.is_finite():
-        raise ValidationError("must be a decimal number")
-    if number < 0 or (number == 0 and not allow_zero):
-        raise ValidationError("must not be negative" if allow_zero else "must be greater than 0")
-    if -number.as_tuple().exponent > QUANTITY_PLACES:
-        raise ValidationError(f"must have at most {QUANTITY_PLACES} decimal places")
-    if number >= QUANTITY_LIMIT:
-        raise ValidationError(f"must be less than {QUANTITY_LIMIT}")
+    sign = NON_NEGATIVE if allow_zero else POSITIVE
+    number, problem = decimal_problem(value, places=QUANTITY_PLACES, limit=QUANTITY_LIMIT, sign=sign)
+    if problem:
+        raise ValidationError(problem)
     return number
 
 

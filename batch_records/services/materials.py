@@ -16,12 +16,12 @@ from django.utils import timezone
 
 from batch_records.choices import BatchStatus, DeviationType
 from batch_records.models import BatchRecord
-from batch_records.specifications import to_decimal
 from batch_records.workflows import MATERIAL_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
+from core.quantities import NON_NEGATIVE, POSITIVE, decimal_problem
 from core.services import lock, sign
-from inventory import services as inventory
+from inventory import allocation
 from inventory.models import Material
 
 from .batches import MATERIAL_LIMIT, MATERIAL_PLACES, ensure_batch_open
@@ -75,16 +75,8 @@ def _require_batch_status(batch, material, action, allowed):
 
 def clean_material_quantity(value, *, field, allow_zero):
     """`value` as a Decimal fit for a material quantity (4 places), else a 400 naming `field`."""
-    number = value if isinstance(value, Decimal) else to_decimal(value)
-    problem = None
-    if number is None or not number.is_finite():
-        problem = "must be a decimal number"
-    elif number < 0 or (number == 0 and not allow_zero):
-        problem = "must not be negative" if allow_zero else "must be greater than 0"
-    elif number >= MATERIAL_LIMIT:
-        problem = f"must be less than {MATERIAL_LIMIT}"
-    elif number != number.quantize(MATERIAL_PLACES):
-        problem = "must have at most 4 decimal places"
+    sign = NON_NEGATIVE if allow_zero else POSITIVE
+    number, problem = decimal_problem(value, places=4, limit=MATERIAL_LIMIT, sign=sign)
     if problem:
         raise ValidationError({field: [problem]})
     # As the database stores it, so that a signature's hash taken now matches it later.
@@ -132,14 +124,14 @@ def dispense_material(
     transition = MATERIAL_WORKFLOW.check(material, "dispense", actor)
     _require_batch_status(batch, material, "dispense", DISPENSING)
     lot_number = (lot_number or "").strip()
-    errors = inventory.dispense_source_errors(lot_number, lot_plan, auto)
+    errors = allocation.dispense_source_errors(lot_number, lot_plan, auto)
     try:
         quantity = clean_material_quantity(quantity, field="quantity", allow_zero=False)
     except ValidationError as error:
         errors.update(error.message_dict)
     if errors:
         raise ValidationError(errors)
-    drawn = inventory.draw_lots_for_dispense(
+    drawn = allocation.draw_lots_for_dispense(
         batch, material, actor=actor, quantity=quantity, lot_number=lot_number, lot_plan=lot_plan, auto=auto
     )
     lot_number = drawn.lot_number
@@ -215,7 +207,7 @@ def consume_material(material, *, actor, quantity_used):
     stock_used = None
     if material.stock_unit_of_measure:
         stock_material = Material.objects.get(code=material.material_code)
-        stock_used = inventory.to_stock_unit(
+        stock_used = allocation.to_stock_unit(
             stock_material, quantity_used, material.unit_of_measure, field="quantity_used"
         )
     material.status = transition.target
@@ -252,5 +244,5 @@ def return_material(material, *, actor, reason):
     material.return_reason = reason
     material.save(actor=actor, reason=f"Returned: {reason}")
     # What was drawn goes back into the same lots, as return movements.
-    inventory.return_drawn_lots(material, actor=actor, reason=reason)
+    allocation.return_drawn_lots(material, actor=actor, reason=reason)
     return material

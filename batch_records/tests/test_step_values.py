@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from batch_records.specifications import clean_actual_values, evaluate_specifications, to_decimal
+from batch_records.specifications import clean_actual_values, evaluate_specifications
+from core.quantities import to_decimal
 
 FIELDS = [
     {"name": "blend_time", "type": "number", "unit": "min"},

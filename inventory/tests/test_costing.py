@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from batch_records import costing
 from batch_records.services.batches import complete_batch
 from batch_records.services.materials import consume_material, dispense_material, return_material, verify_material
 from batch_records.services.steps import complete_step, start_step
 from batch_records.tests.review_helpers import values_for
-from inventory import costing
 from users.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 
 from batch_records.models import BatchMaterial
 from core.models import Signature
-from inventory import services
+from inventory import allocation, services
 from inventory.models import BatchMaterialLot, Lot, LotMovement
 from users.tests.factories import PASSWORD
 
@@ -202,7 +202,7 @@ def test_return_puts_the_quantity_back_into_the_same_lots(stock, api_line, opera
 
 def test_long_lot_summaries_fit_the_lot_number_field():
     lot_ids = [f"LOT-{number:04d}" for number in range(1, 12)]
-    summary = services.lot_summary(lot_ids)
+    summary = allocation.lot_summary(lot_ids)
     assert len(summary) <= 50
     assert summary.startswith("LOT-0001, LOT-0002")
     assert summary.endswith("more")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from core.exceptions import Conflict
-from inventory import services
+from inventory import allocation, services
 from users.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def test_fefo_takes_the_earliest_expiry_first(stock, site):
     late = stock("API-001", "30", days_to_expiry=300)
     early = stock("API-001", "20", days_to_expiry=100)
     middle = stock("API-001", "25", days_to_expiry=200)
-    draws = services.plan_lots("API-001", Decimal("50"), site=site)
+    draws = allocation.plan_lots("API-001", Decimal("50"), site=site)
     assert picked(draws) == [(early.lot_id, Decimal("20")), (middle.lot_id, Decimal("25")), (late.lot_id, Decimal("5"))]
 
 
@@ -30,7 +30,7 @@ def test_fefo_breaks_an_expiry_tie_by_lot_id(stock, site):
     first = stock("API-001", "10", days_to_expiry=100)
     second = stock("API-001", "10", days_to_expiry=100)
     assert first.lot_id < second.lot_id
-    draws = services.plan_lots("API-001", Decimal("15"), site=site)
+    draws = allocation.plan_lots("API-001", Decimal("15"), site=site)
     assert picked(draws) == [(first.lot_id, Decimal("10")), (second.lot_id, Decimal("5"))]
 
 
@@ -39,7 +39,7 @@ def test_fefo_orders_lot_ids_numerically():
         def __init__(self, lot_id):
             self.lot_id, self.expiry_date = lot_id, None
 
-    lots = sorted([FakeLot("LOT-10000"), FakeLot("LOT-9999")], key=services.fefo_key)
+    lots = sorted([FakeLot("LOT-10000"), FakeLot("LOT-9999")], key=allocation.fefo_key)
     assert [lot.lot_id for lot in lots] == ["LOT-9999", "LOT-10000"]
 
 
@@ -58,23 +58,23 @@ def test_fefo_skips_expired_quarantined_rejected_other_material_and_other_site_l
     usable = stock("API-001", "40", days_to_expiry=400)
     clock.days_ahead(6)
 
-    draws = services.plan_lots("API-001", Decimal("40"), site=site)
+    draws = allocation.plan_lots("API-001", Decimal("40"), site=site)
     assert picked(draws) == [(usable.lot_id, Decimal("40"))]
-    assert {lot.lot_id for lot in services.usable_lots("API-001", site=site)} == {usable.lot_id}
+    assert {lot.lot_id for lot in allocation.usable_lots("API-001", site=site)} == {usable.lot_id}
     assert [expiring.status, quarantined.status, rejected.status] == ["released", "quarantine", "rejected"]
 
 
 def test_a_lot_expiring_today_is_still_usable(stock, clock, site):
     lot = stock("API-001", "10", days_to_expiry=3)
     clock.days_ahead(3)
-    assert picked(services.plan_lots("API-001", Decimal("10"), site=site)) == [(lot.lot_id, Decimal("10"))]
+    assert picked(allocation.plan_lots("API-001", Decimal("10"), site=site)) == [(lot.lot_id, Decimal("10"))]
 
 
 def test_shortage_names_material_required_available_and_shortage(stock, site):
     stock("API-001", "12.5")
     stock("API-001", "7.25")
     with pytest.raises(Conflict) as refused:
-        services.plan_lots("API-001", Decimal("50"), site=site)
+        allocation.plan_lots("API-001", Decimal("50"), site=site)
     assert refused.value.extra == {
         "material_code": "API-001",
         "required": "50.0000",
@@ -107,7 +107,7 @@ def test_shortage_through_the_api_is_409_with_exact_fields_as_decimal_strings(
 
 def test_no_stock_at_all_is_a_shortage_of_everything(materials, site):
     with pytest.raises(Conflict) as refused:
-        services.plan_lots("API-001", Decimal("3"), site=site)
+        allocation.plan_lots("API-001", Decimal("3"), site=site)
     assert refused.value.extra["available"] == "0.0000"
     assert refused.value.extra["shortage"] == "3.0000"
 
@@ -130,7 +130,7 @@ def test_explicit_plan_refuses_an_unusable_lot_naming_it_and_its_status(
     else:
         lot = stock("EXC-002", "100")
     with pytest.raises(Conflict) as refused:
-        services.plan_lots("API-001", Decimal("10"), site=site, lot_plan=[{"lot": lot.lot_id, "quantity": "10"}])
+        allocation.plan_lots("API-001", Decimal("10"), site=site, lot_plan=[{"lot": lot.lot_id, "quantity": "10"}])
     extra = refused.value.extra
     assert extra["lot"] == lot.lot_id
     assert lot.lot_id in refused.value.message
@@ -146,14 +146,14 @@ def test_explicit_plan_is_drawn_in_its_own_order(stock, site):
     early = stock("API-001", "10", days_to_expiry=10)
     late = stock("API-001", "10", days_to_expiry=20)
     plan = [{"lot": late.lot_id, "quantity": "6"}, {"lot": early.lot_id, "quantity": "4"}]
-    draws = services.plan_lots("API-001", Decimal("10"), site=site, lot_plan=plan)
+    draws = allocation.plan_lots("API-001", Decimal("10"), site=site, lot_plan=plan)
     assert picked(draws) == [(late.lot_id, Decimal("6")), (early.lot_id, Decimal("4"))]
 
 
 def test_explicit_plan_beyond_a_lots_stock_is_a_shortage_naming_the_lot(stock, site):
     lot = stock("API-001", "4")
     with pytest.raises(Conflict) as refused:
-        services.plan_lots("API-001", Decimal("6"), site=site, lot_plan=[{"lot": lot.lot_id, "quantity": "6"}])
+        allocation.plan_lots("API-001", Decimal("6"), site=site, lot_plan=[{"lot": lot.lot_id, "quantity": "6"}])
     assert refused.value.extra == {
         "material_code": "API-001",
         "required": "6.0000",
@@ -180,7 +180,7 @@ def test_malformed_plans_are_400_naming_the_entry(plan, field, stock, site):
     lot = stock("API-001", "100")
     plan = [{key: value.format(lot=lot.lot_id) for key, value in entry.items()} for entry in plan]
     with pytest.raises(ValidationError) as refused:
-        services.plan_lots("API-001", Decimal("5"), site=site, lot_plan=plan)
+        allocation.plan_lots("API-001", Decimal("5"), site=site, lot_plan=plan)
     assert field in refused.value.message_dict
 
 
@@ -191,4 +191,4 @@ def test_a_lot_of_another_site_is_unknown_to_a_plan(stock, other_site, records_a
     qa_approver.sites.add(other_site)
     foreign = stock("API-001", "100", lot_site=other_site)
     with pytest.raises(ValidationError):
-        services.plan_lots("API-001", Decimal("5"), site=site, lot_plan=[{"lot": foreign.lot_id, "quantity": "5"}])
+        allocation.plan_lots("API-001", Decimal("5"), site=site, lot_plan=[{"lot": foreign.lot_id, "quantity": "5"}])

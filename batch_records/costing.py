@@ -18,12 +18,12 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Prefetch
 
-from batch_records.choices import MaterialStatus
-from batch_records.models import BatchMaterial
 from core.exceptions import Conflict
+from inventory.conf import labour_hourly_rate, overhead_percent
+from inventory.models import BatchMaterialLot, Material
 
-from .conf import labour_hourly_rate, overhead_percent
-from .models import BatchMaterialLot, Material
+from .choices import MaterialStatus
+from .models import BatchMaterial
 
 CENTS = Decimal("0.01")
 COST_LIMIT = Decimal(10) ** 18  # the stored fields hold 18 digits before the point

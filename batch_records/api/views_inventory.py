@@ -8,9 +8,9 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from core.scoping import visible_to
-from inventory import traceability
 
-from .serializers import BatchAvailabilitySerializer, BatchGenealogySerializer
+from .. import genealogy
+from .serializers_inventory import BatchAvailabilitySerializer, BatchGenealogySerializer
 
 
 class BatchInventoryMixin:
@@ -27,7 +27,7 @@ class BatchInventoryMixin:
         """Dry run: per material line, the quantity still to dispense, what released, unexpired lots
         at the batch's site hold, the shortfall, and the lots FEFO would draw. Changes nothing."""
         batch = self._batch_for_inventory()
-        return Response(BatchAvailabilitySerializer(traceability.batch_availability(batch)).data)
+        return Response(BatchAvailabilitySerializer(genealogy.batch_availability(batch)).data)
 
     @extend_schema(responses=BatchGenealogySerializer, filters=False)
     @action(detail=True, methods=["get"])
@@ -35,4 +35,4 @@ class BatchInventoryMixin:
         """Backward genealogy: the lots each material line drew (quantities, supplier, supplier lot),
         the finished-goods lots produced, and the cost snapshot taken at completion."""
         batch = self._batch_for_inventory()
-        return Response(BatchGenealogySerializer(traceability.batch_genealogy(batch)).data)
+        return Response(BatchGenealogySerializer(genealogy.batch_genealogy(batch)).data)
