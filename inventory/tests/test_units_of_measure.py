@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from batch_records.costing import costed_usage
 from batch_records.models import MasterBatchRecord
 from batch_records.services.mbr import approve_mbr, submit_mbr
-from inventory.costing import costed_usage
 from inventory.models import Lot, LotMovement, Material
 from users.tests.factories import PASSWORD
 
