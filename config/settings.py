@@ -272,3 +272,25 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- Production orders and domain events (orders/, events/; docs/orders-events.md) -------
+INSTALLED_APPS += ["events"]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "DeliveryStatusEnum": "events.choices.DeliveryStatus",
+        "OrderStatusEnum": "orders.choices.OrderStatus",
+    }
+)
+EBR_NATS_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+# JetStream stream created by the relay if no stream holds the subjects yet.
+EBR_EVENTS_STREAM = os.environ.get("EBR_EVENTS_STREAM", "EBR_EVENTS")
+EBR_EVENTS_SUBJECT_PREFIX = "progress.notification"
+# JetStream drops a message whose Nats-Msg-Id (the event id) it saw within this window.
+EBR_EVENTS_DUPLICATE_WINDOW_SECONDS = int(os.environ.get("EBR_EVENTS_DUPLICATE_WINDOW_SECONDS", "86400"))
+EBR_NATS_TIMEOUT_SECONDS = float(os.environ.get("EBR_NATS_TIMEOUT_SECONDS", "5"))
+EBR_RELAY_POLL_SECONDS = float(os.environ.get("EBR_RELAY_POLL_SECONDS", "1"))
+EBR_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("EBR_WEBHOOK_TIMEOUT_SECONDS", "10"))
+EBR_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("EBR_WEBHOOK_MAX_ATTEMPTS", "8"))
+# Retry n waits BACKOFF × 2^(n-1) seconds, at most BACKOFF_MAX: 30 s, 1 min, 2 min ... 1 h.
+EBR_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("EBR_WEBHOOK_BACKOFF_SECONDS", "30"))
+EBR_WEBHOOK_BACKOFF_MAX_SECONDS = float(os.environ.get("EBR_WEBHOOK_BACKOFF_MAX_SECONDS", "3600"))

@@ -49,6 +49,10 @@ def _list_routes():
     return sorted(set(walk(get_resolver().url_patterns, "")), key=lambda item: item[1])
 
 
+# Lists only records administrators (and superusers) read: webhooks send records out of
+# the system (events.roles).
+RECORDS_ADMIN_ONLY = {"/api/events/webhooks/"}
+
 # List routes served from instances (none today): name one here only with the reason.
 LISTS_FROM_INSTANCES = set()
 
@@ -81,6 +85,9 @@ def test_every_list_answers_the_same_from_values_and_from_instances(demo, withou
     shown = 0
     for _, url in routes:
         from_instances = client.get(url, {"page_size": 200})
+        if url in RECORDS_ADMIN_ONLY and who != "superuser":
+            assert from_values[url].status_code == from_instances.status_code == 403, url
+            continue
         assert from_values[url].status_code == from_instances.status_code == 200, url
         assert from_values[url].json() == from_instances.json(), url
         shown += bool(from_instances.json()["results"])

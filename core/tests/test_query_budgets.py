@@ -30,6 +30,8 @@ from deviations.tests.factories import DeviationFactory
 from documents.tests.factories import DocumentFactory
 from equipment.services import record_calibration, record_cleaning
 from equipment.tests.factories import EquipmentFactory
+from events.relay import dispatch_pending
+from events.services import register_webhook
 from inventory.models import Material
 from inventory.services import receive_lot
 from users.roles import ROLES
@@ -163,6 +165,15 @@ def add_records(site, operator, verifier, author, qa_approver, records_admin):
             DeviationFactory(site=site)
             CAPAFactory(site=site, owner=operator)
             UserFactory().sites.add(site)
+            # A webhook, and its deliveries of the events above.
+            register_webhook(
+                actor=records_admin,
+                site=site,
+                url="http://127.0.0.1:9/hook",
+                event_types=["BATCH_STARTED"],
+                secret="budget-webhook-secret",
+            )
+            dispatch_pending()
 
     return add
 
