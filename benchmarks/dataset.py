@@ -19,22 +19,21 @@ What is benchmark volume, labelled as such in its change reason:
 """
 
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.test.utils import override_settings
 from django.utils import timezone
 
 from batch_records.choices import BatchStatus
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
 from batch_records.services import batches as batch_services
 from batch_records.services import equipment_usage as usage_services
-from core.demo import PRODUCTS, BatchRun, DemoPlant, Product
-from core.management.commands.seed_demo import ARGON2, SEEDING_ARGON2, demo_password_for
+from demo.catalogue import PRODUCTS, Product
+from demo.hashers import fast_signatures
+from demo.people import demo_password_for
+from demo.plant import BatchRun, DemoPlant
 from equipment import services as equipment_services
 from equipment.models import Equipment, RecordResult
 from users.models import ProductLine, Site, User
@@ -67,14 +66,6 @@ CONTENTION_EQUIPMENT = "Benchmark contention press"
 
 def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-@contextmanager
-def fast_signatures():
-    """Argon2 verified once per (password, hash) in this process, as `seed_demo` does."""
-    hashers = [SEEDING_ARGON2 if name == ARGON2 else name for name in settings.PASSWORD_HASHERS]
-    with override_settings(PASSWORD_HASHERS=hashers):
-        yield
 
 
 def people():

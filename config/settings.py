@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "capa",
     "batch_records",
     "serials",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -1,5 +1,9 @@
 """`manage.py seed_demo`: demo users and batches made through the services."""
 
+import io
+import re
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 from django.db.models import F
@@ -7,9 +11,9 @@ from django.db.models import F
 from batch_records.choices import BatchStatus, MBRStatus
 from batch_records.models import BatchRecord, BatchStep, MasterBatchRecord
 from batch_records.services.review import execution_roles_of
-from core.demo import manufacturing_instructions, mbr_sizes, status_plan
-from core.management.commands.seed_demo import demo_password
 from core.models import Signature, SignatureMeaning
+from demo.catalogue import manufacturing_instructions, mbr_sizes, status_plan
+from demo.people import demo_password
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +88,33 @@ def test_demo_processes_have_the_requested_number_of_steps():
     for steps in (1, 5, 18, 20, 200):
         instructions = manufacturing_instructions(steps)
         assert [step["step_number"] for step in instructions] == list(range(1, steps + 1))
+
+
+def test_seed_demo_once_adds_no_batches_when_the_demo_site_has_some(seeded):
+    out = io.StringIO()
+    call_command("seed_demo", batches=2, once=True, steps_min=4, steps_max=12, stdout=out)
+    assert BatchRecord.objects.count() == 3
+    printed = out.getvalue()
+    assert "already has 3 batches: none added" in printed
+    # The users and their passwords are printed again.
+    assert f"operator       {demo_password('operator')}" in printed
+
+
+def test_seed_demo_once_seeds_an_empty_demo_site():
+    out = io.StringIO()
+    call_command("seed_demo", batches=2, once=True, steps_min=4, steps_max=12, stdout=out)
+    assert BatchRecord.objects.count() == 2
+    assert "2 demo batches created" in out.getvalue()
+
+
+def test_the_kernel_imports_no_domain_app():
+    """`core` is the kernel: demo data lives in its own app, which nothing imports."""
+    root = Path(__file__).resolve().parents[2]
+    domain = ("users", "batch_records", "equipment", "inventory", "documents", "deviations", "capa", "serials", "demo")
+    pattern = re.compile(rf"^\s*(from|import)\s+({'|'.join(domain)})\b", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(root))
+        for path in (root / "core").rglob("*.py")
+        if "tests" not in path.parts and pattern.search(path.read_text())
+    ]
+    assert offenders == []
