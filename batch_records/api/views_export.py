@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from batch_records.services import export
+from batch_records import export
 
 FORMATS = ("json", "pdf")
 

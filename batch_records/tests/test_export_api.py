@@ -7,7 +7,7 @@ import json
 import pytest
 from pypdf import PdfReader
 
-from batch_records.services import export
+from batch_records.export import reading
 from batch_records.services.steps import complete_step, start_step, verify_step
 from batch_records.tests.factories import manufacturing_instructions
 from core.testing import run_concurrently
@@ -180,7 +180,7 @@ def test_export_reads_one_snapshot_while_a_step_is_completed(
     does not appear half: the export shows the batch as it was when it started reading."""
     batch = make_started_batch()
     step = batch.steps.get(step_number=1)
-    read_signatures = export._signatures
+    read_signatures = reading.signatures
 
     def complete_meanwhile(*args, **kwargs):
         [(_, error)] = run_concurrently(
@@ -192,7 +192,7 @@ def test_export_reads_one_snapshot_while_a_step_is_completed(
         assert error is None
         return read_signatures(*args, **kwargs)
 
-    monkeypatch.setattr(export, "_signatures", complete_meanwhile)
+    monkeypatch.setattr(reading, "signatures", complete_meanwhile)
     body = api_client_for(qa_reviewer).get(export_url(batch)).json()
     assert body["steps"][0]["status"] == "pending"
     assert body["signatures"] == []
