@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Where the SQLite database, the file cache and uploads live (git-ignored; made on first run).
+VAR_DIR := $(or $(EBR_VAR_DIR),var)
+PORT ?= 8000
 
 .PHONY: run test lint format venv migrate demo clean bench
 
@@ -15,14 +18,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 migrate: venv
+	mkdir -p "$(VAR_DIR)"
 	$(BIN)/python manage.py migrate --noinput
 
+## demo: demo users (passwords printed) and, the first time only, 5 demo batches
 demo: migrate
-	$(BIN)/python manage.py seed_demo --batches 5
+	$(BIN)/python manage.py seed_demo --batches 5 --once
 
-## run: install, migrate, load demo data, serve on http://127.0.0.1:8000 (Swagger UI at /api/docs/)
+## run: install, migrate, load demo data, serve on http://127.0.0.1:$(PORT) (PORT=8765 make run; Swagger UI at /api/docs/)
 run: demo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## test: the whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL)
 test: venv
@@ -41,4 +46,4 @@ format: venv
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf var
+	rm -rf "$(VAR_DIR)"
