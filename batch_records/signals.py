@@ -7,7 +7,7 @@ from batch_records.models import BatchDeviation, BatchRecord
 
 
 def _refresh_flags(deviation, reason, actor=None):
-    from batch_records.services.batches import refresh_batch_flags
+    from batch_records.services.flags import refresh_batch_flags
 
     refresh_batch_flags(BatchRecord(pk=deviation.batch_id), actor=actor, reason=reason)
 

@@ -25,6 +25,7 @@ from ..choices import BatchStatus
 from ..models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
 from ..services import batches as batch_services
 from ..services import review as review_services
+from ..services import review_rules
 from ..services import steps as step_services
 from ..workflows import (
     BATCH_WORKFLOW,
@@ -331,14 +332,14 @@ class BatchRecordAdmin(AuditedModelAdmin):
 
     @admin.display(description="review by exception")
     def review_list(self, obj):
-        items = review_services.review_exceptions(obj)
+        items = review_rules.review_exceptions(obj)
         if not items:
             return "Nothing to review: the batch may be reviewed by exception."
         return json_table(items, [("kind", "kind"), ("reference", "record"), ("message", "what to look at")])
 
     @admin.display(description="release conditions not met")
     def release_conditions(self, obj):
-        unmet = review_services.unmet_release_conditions(obj)
+        unmet = review_rules.unmet_release_conditions(obj)
         if not unmet:
             return "All release conditions are met."
         return json_table(unmet, [("reference", "record"), ("message", "condition")])

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from batch_records.choices import BatchStatus
 from batch_records.filtersets import BatchDeviationFilterSet, BatchRecordFilterSet, BatchStepFilterSet
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
-from batch_records.services import batches, deviations, steps
+from batch_records.services import batches, deviations, guards, review_rules, steps
 from batch_records.services import review as review_services
 from core.api.serializers import (
     ActionInputSerializer,
@@ -109,7 +109,7 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
         return self.respond_with(batch, status=201)
 
     def check_editable(self, record):
-        batches.ensure_batch_open(record, "update")
+        guards.ensure_batch_open(record, "update")
         if record.status != BatchStatus.PENDING:
             raise Conflict(
                 f"Cannot edit {record.batch_id}: a batch can only be edited while pending, and it is "
@@ -120,7 +120,7 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
 
     def perform_destroy(self, instance):
         record = lock(instance)
-        batches.ensure_batch_open(record, "delete")
+        guards.ensure_batch_open(record, "delete")
         if record.deviations.exists():
             raise Conflict(
                 f"Cannot delete {record.batch_id}: deviations were reported on it, and its record is kept.",
@@ -162,7 +162,7 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
         if request.method == "POST":
             return self.run_action(review_services.record_batch_review, SignatureInputSerializer)
         batch = self.get_object()
-        return Response(BatchReviewSerializer(review_services.batch_review(batch)).data)
+        return Response(BatchReviewSerializer(review_rules.batch_review(batch)).data)
 
     @record_action(SignatureInputSerializer)
     def release(self, request, pk=None):
@@ -277,7 +277,7 @@ class BatchDeviationViewSet(AuditedViewSet):
 
     def perform_destroy(self, instance):
         batch, record = deviations.lock_batch_and_deviation(instance)
-        batches.ensure_batch_open(batch, "delete", record)
+        guards.ensure_batch_open(batch, "delete", record)
         # No status is deletable: a reported deviation is a GMP record and is kept (409).
         super().perform_destroy(record)
 

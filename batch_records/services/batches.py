@@ -1,5 +1,5 @@
 """Business actions on batches: create one from an approved master batch record (a
-snapshot), start and complete production; and the batch's derived flags.
+snapshot), start and complete production.
 
 Lock order, everywhere in batch execution: the batch row first, then its step (or
 material, equipment use), so two tablets acting on the same batch queue up instead of
@@ -14,21 +14,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from batch_records.choices import (
-    BATCH_FINAL_STATUSES,
     STEP_TERMINAL_STATUSES,
     BatchStatus,
     DeviationType,
     MBRStatus,
 )
 from batch_records.costing import batch_cost_snapshot
-from batch_records.models import BatchDeviation, BatchMaterial, BatchRecord, BatchStep
+from batch_records.models import BatchMaterial, BatchRecord, BatchStep
 from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.quantities import NON_NEGATIVE, POSITIVE, decimal_problem, to_decimal
 from core.services import lock
 
-# A module import: deviations.py uses the guard below, and either module may load first.
-from . import deviations
+from .deviations import open_batch_deviation
+from .flags import refresh_batch_flags
+from .guards import yield_within_limits
 
 # Places of the model fields: quantities of product, of material, and the yield percentage.
 QUANTITY_PLACES = 3
@@ -57,82 +57,6 @@ def _clean_quantities(**values):
         except ValidationError as error:
             errors[name] = error.messages
     return cleaned, errors
-
-
-# --- guards ----------------------------------------------------------------------------
-
-
-def ensure_batch_open(batch, action, record=None):
-    """Refuse any write to a released or rejected batch or to anything in it (409).
-
-    The disposition is final (21 CFR 211.192, EU GMP Annex 11 §8.2): the record QA signed
-    off must stay exactly as signed. Every service that changes a batch or one of its steps,
-    materials, equipment uses or deviations calls this on the batch row it has locked.
-    """
-    if batch.status not in BATCH_FINAL_STATUSES:
-        return
-    what = action.replace("_", " ")
-    target = f"{_record_label(record)} of {batch.batch_id}" if record is not None else batch.batch_id
-    raise Conflict(
-        f"Cannot {what} {target}: the batch is '{batch.status}', and a {batch.status} batch record is final; "
-        "nothing in it can change any more.",
-        current_status=getattr(record, "status", batch.status) if record is not None else batch.status,
-        batch_status=batch.status,
-        action=action,
-    )
-
-
-def _record_label(record):
-    if isinstance(record, BatchStep):
-        return f"step {record.step_number}"
-    if isinstance(record, BatchMaterial):
-        return f"material {record.material_code} (line {record.line_number})"
-    if isinstance(record, BatchDeviation):
-        return record.deviation_id or "a deviation"
-    name = getattr(record, "equipment_name", "") or getattr(record, "equipment_id_manual", "")
-    if name:
-        return f"equipment {name}"
-    return str(record._meta.verbose_name)
-
-
-# --- derived flags ---------------------------------------------------------------------
-
-
-def batch_flags(batch):
-    """The derived flags of `batch` as the database says now.
-
-    `review_by_exception`: QA may review the batch by exception only when its review list
-    (services.review.review_exceptions, the one definition) is empty: no deviation whatever
-    its status, no step skipped, out of spec or corrected, no invalid signature, a yield
-    within limits; and, once the batch has gone to QA, nothing left undone.
-    """
-    # Imported here: the review module builds on this one.
-    from .review import review_exceptions
-
-    has_deviations = BatchDeviation.objects.filter(batch_id=batch.pk).exists()
-    return {"has_deviations": has_deviations, "review_by_exception": not review_exceptions(batch)}
-
-
-def refresh_batch_flags(batch, *, actor=None, reason="Batch flags updated"):
-    """Store `has_deviations` and `review_by_exception` if they changed, through the model
-    (so the history shows when and why a flag changed); nothing is saved otherwise."""
-    stored = BatchRecord.objects.filter(pk=batch.pk).first()
-    if stored is None:  # the batch itself is being deleted
-        return batch
-    current = {"has_deviations": stored.has_deviations, "review_by_exception": stored.review_by_exception}
-    if batch_flags(stored) == current:
-        batch.has_deviations, batch.review_by_exception = current["has_deviations"], current["review_by_exception"]
-        return batch
-    # Callers in batch execution already hold this lock; a deviation saved elsewhere takes it here.
-    fresh = lock(batch)
-    flags = batch_flags(fresh)
-    changed = [name for name, value in flags.items() if getattr(fresh, name) != value]
-    for name, value in flags.items():
-        setattr(fresh, name, value)
-        setattr(batch, name, value)
-    if changed:
-        fresh.save(update_fields=changed, actor=actor, reason=reason)
-    return batch
 
 
 # --- creation --------------------------------------------------------------------------
@@ -273,13 +197,6 @@ def _yield_deviation_text(batch):
     )
 
 
-def yield_within_limits(batch):
-    value = batch.yield_percentage
-    if batch.yield_limit_min is not None and value < batch.yield_limit_min:
-        return False
-    return not (batch.yield_limit_max is not None and value > batch.yield_limit_max)
-
-
 @transaction.atomic
 def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
     """in_progress → completed once every step is completed, deviated or skipped.
@@ -327,7 +244,7 @@ def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
         setattr(batch, name, value)
     batch.save(actor=actor, reason=f"Production completed: yield {yield_percentage}%")
     if not yield_within_limits(batch):
-        deviations.open_batch_deviation(
+        open_batch_deviation(
             batch,
             actor=actor,
             deviation_type=DeviationType.PROCESS_DEVIATION,

@@ -16,8 +16,7 @@ from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
 
-# A module import: batches.py opens deviations, and either module may load first.
-from . import batches
+from .guards import ensure_batch_open
 
 # The investigation is written while the deviation is open or under investigation; once
 # resolved, its signature covers it and it no longer changes.
@@ -45,7 +44,7 @@ def open_batch_deviation(
     The batch row is locked first, as every batch execution service does.
     """
     batch = lock(batch)
-    batches.ensure_batch_open(batch, "open_deviation")
+    ensure_batch_open(batch, "open_deviation")
     errors = {}
     if deviation_type not in DeviationType.values:
         errors["deviation_type"] = [f"must be one of {', '.join(DeviationType.values)}"]
@@ -95,7 +94,7 @@ def update_batch_deviation(deviation, *, actor, reason=None, **changes):
     """Write the investigation (impact, immediate action, root cause, links) while the
     deviation is open or under investigation; 409 once it is resolved or closed."""
     batch, deviation = lock_batch_and_deviation(deviation)
-    batches.ensure_batch_open(batch, "update", deviation)
+    ensure_batch_open(batch, "update", deviation)
     if not actor.has_perm("batch_records.change_batchdeviation"):
         raise NotPermitted("You do not have permission to change this record.")
     if deviation.status not in EDITABLE_STATUSES:
@@ -119,7 +118,7 @@ def update_batch_deviation(deviation, *, actor, reason=None, **changes):
 def investigate_batch_deviation(deviation, *, actor):
     """open → investigating: QA takes up the deviation."""
     batch, deviation = lock_batch_and_deviation(deviation)
-    batches.ensure_batch_open(batch, "investigate", deviation)
+    ensure_batch_open(batch, "investigate", deviation)
     BATCH_DEVIATION_WORKFLOW.apply(deviation, "investigate", actor)
     deviation.save(actor=actor, reason="Investigation started")
     return deviation
@@ -142,7 +141,7 @@ def resolve_batch_deviation(
     conclusion are recorded), signed "resolved" by QA. Links given here replace the ones
     recorded; impact_assessment, when given, too."""
     batch, deviation = lock_batch_and_deviation(deviation)
-    batches.ensure_batch_open(batch, "resolve", deviation)
+    ensure_batch_open(batch, "resolve", deviation)
     transition = BATCH_DEVIATION_WORKFLOW.apply(deviation, "resolve", actor)
     root_cause = (root_cause or "").strip()
     if not root_cause:
@@ -174,7 +173,7 @@ def resolve_batch_deviation(
 def close_batch_deviation(deviation, *, actor, password, comment="", username=None):
     """resolved → closed by QA, signed "closed"."""
     batch, deviation = lock_batch_and_deviation(deviation)
-    batches.ensure_batch_open(batch, "close", deviation)
+    ensure_batch_open(batch, "close", deviation)
     BATCH_DEVIATION_WORKFLOW.apply(deviation, "close", actor)
     deviation.closed_by = actor
     deviation.closed_at = timezone.now()

@@ -19,7 +19,7 @@ from core.services import lock
 from equipment.models import CleaningStatus, Equipment
 from equipment.services import mark_in_use, release_from_use, usability_problems
 
-from .batches import ensure_batch_open
+from .guards import ensure_batch_open
 
 # Equipment is planned for and checked while the batch is pending or in production, and
 # used only in production.

@@ -7,10 +7,9 @@ execution), re-checks statuses on what it locked, and signs after the change so 
 signature's hash covers the quantities recorded.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,8 +23,9 @@ from core.services import lock, sign
 from inventory import allocation
 from inventory.models import Material
 
-from .batches import MATERIAL_LIMIT, MATERIAL_PLACES, ensure_batch_open
+from .batches import MATERIAL_LIMIT, MATERIAL_PLACES
 from .deviations import open_batch_deviation
+from .guards import ensure_batch_open, material_tolerance_percent
 
 # Material is dispensed while the batch is in production. Verification, consumption and
 # returns reconcile what was dispensed and may still be recorded once production has
@@ -35,19 +35,6 @@ DISPENSING = (BatchStatus.IN_PROGRESS,)
 RECONCILING = (BatchStatus.IN_PROGRESS, BatchStatus.COMPLETED)
 RETURNING = (BatchStatus.IN_PROGRESS, BatchStatus.COMPLETED, BatchStatus.QUARANTINED)
 PERCENT_PLACES = Decimal("0.01")
-
-
-def material_tolerance_percent():
-    """How far (± percent of `quantity_required`) the quantity used may be from the
-    quantity required before a material deviation is opened."""
-    raw = getattr(settings, "EBR_MATERIAL_TOLERANCE_PERCENT", "2")
-    try:
-        tolerance = Decimal(str(raw))
-    except InvalidOperation as error:
-        raise ImproperlyConfigured(f"EBR_MATERIAL_TOLERANCE_PERCENT must be a number, not {raw!r}.") from error
-    if not tolerance.is_finite() or tolerance < 0:
-        raise ImproperlyConfigured(f"EBR_MATERIAL_TOLERANCE_PERCENT must be a number ≥ 0, not {raw!r}.")
-    return tolerance
 
 
 def _lock_batch_and_material(material, action):

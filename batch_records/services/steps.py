@@ -18,8 +18,9 @@ from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
 
-from .batches import ensure_batch_open, refresh_batch_flags
 from .deviations import open_batch_deviation
+from .flags import refresh_batch_flags
+from .guards import ensure_batch_open
 
 # Steps are executed while the batch is in production; recorded values may still be
 # corrected after completion, until the batch goes to QA review.

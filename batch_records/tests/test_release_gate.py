@@ -231,11 +231,11 @@ def test_every_unmet_condition_is_listed_together(
     prefix = batch.batch_id
     assert unmet(response) == [
         ("deviation_not_resolved", deviation.deviation_id),
+        ("step_not_verified", f"{prefix} step 1"),
+        ("step_not_verified", f"{prefix} step 3"),
         ("material_not_consumed_or_returned", f"{prefix} material API-001 (line 1)"),
         ("material_not_consumed_or_returned", f"{prefix} material EXC-002 (line 2)"),
         ("equipment_usage_not_ended", f"{prefix} equipment Blender V-200"),
-        ("step_not_verified", f"{prefix} step 1"),
-        ("step_not_verified", f"{prefix} step 3"),
         ("invalid_signature", f"{prefix} step 2"),
     ]
     assert "7 release condition(s) not met" in response.json()["detail"]

@@ -10,7 +10,7 @@ from django.db.models import F
 
 from batch_records.choices import BatchStatus, MBRStatus
 from batch_records.models import BatchRecord, BatchStep, MasterBatchRecord
-from batch_records.services.review import execution_roles_of
+from batch_records.services.review_rules import execution_roles_of
 from core.models import Signature, SignatureMeaning
 from demo.catalogue import manufacturing_instructions, mbr_sizes, status_plan
 from demo.people import demo_password
