@@ -28,13 +28,11 @@ from core.services import lock
 
 from .deviations import open_batch_deviation
 from .flags import refresh_batch_flags
-from .guards import yield_within_limits
+from .guards import MATERIAL_LIMIT, MATERIAL_PLACES, yield_within_limits
 
 # Places of the model fields: quantities of product, of material, and the yield percentage.
 QUANTITY_PLACES = 3
 QUANTITY_LIMIT = Decimal(10) ** 11
-MATERIAL_PLACES = Decimal("0.0001")
-MATERIAL_LIMIT = Decimal(10) ** 12
 YIELD_PLACES = Decimal("0.01")
 YIELD_LIMIT = Decimal(10) ** 5
 

@@ -1,6 +1,6 @@
-"""Checks every batch service shares, at the bottom of the services (they import nothing
-from them): a final batch refuses every write, the batch's yield limits, the material
-tolerance."""
+"""What every batch service shares, at the bottom of the services (it imports none of
+them): a final batch refuses every write, the batch's yield limits, the material
+tolerance, the places of material quantities."""
 
 from decimal import Decimal, InvalidOperation
 
@@ -10,6 +10,10 @@ from django.core.exceptions import ImproperlyConfigured
 from batch_records.choices import BATCH_FINAL_STATUSES
 from batch_records.models import BatchDeviation, BatchMaterial, BatchStep
 from core.exceptions import Conflict
+
+# Places of the model fields of material quantities.
+MATERIAL_PLACES = Decimal("0.0001")
+MATERIAL_LIMIT = Decimal(10) ** 12
 
 
 def ensure_batch_open(batch, action, record=None):

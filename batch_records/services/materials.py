@@ -23,9 +23,8 @@ from core.services import lock, sign
 from inventory import allocation
 from inventory.models import Material
 
-from .batches import MATERIAL_LIMIT, MATERIAL_PLACES
 from .deviations import open_batch_deviation
-from .guards import ensure_batch_open, material_tolerance_percent
+from .guards import MATERIAL_LIMIT, MATERIAL_PLACES, ensure_batch_open, material_tolerance_percent
 
 # Material is dispensed while the batch is in production. Verification, consumption and
 # returns reconcile what was dispensed and may still be recorded once production has
