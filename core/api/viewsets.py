@@ -183,10 +183,19 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
             return None
         return ValuesRows.for_serializer(self.get_serializer_class())
 
+    def _detail_serializer_class(self):
+        """The serializer of a GET on one record, whatever the current action (a write may
+        take another serializer; its ETag is still the one a GET shows)."""
+        action, self.action = self.action, "retrieve"
+        try:
+            return self.get_serializer_class()
+        finally:
+            self.action = action
+
     def _detail_plan(self):
         if not self.detail_from_values:
             return None
-        return ValuesRows.for_serializer(self.get_serializer_class())
+        return ValuesRows.for_serializer(self._detail_serializer_class())
 
     def get_throttles(self):
         if self.request.method == "POST" and self.action not in RolePermission.crud_actions:
@@ -217,12 +226,21 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         responses={200: None, 304: None},
     )
     def retrieve(self, request, *args, **kwargs):
-        plan = self._detail_plan()
-        data = super().retrieve(request, *args, **kwargs).data if plan is None else self.read_from_values(plan)
+        data = self.detail_representation()
         etag = etag_of(data)
         if etag in _etags(request.headers.get("If-None-Match", "")):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return Response(data, headers={"ETag": etag})
+
+    def detail_representation(self, pk=None):
+        """The detail representation of the addressed record (or of the record `pk`, as
+        visible to the user): the one read behind a GET, its ETag, the If-Match check and
+        the answer to an action, through the values plan when the serializer has one."""
+        plan = self._detail_plan()
+        if plan is not None:
+            return self.read_from_values(plan, **({} if pk is None else {"pk": pk}))
+        record = self.get_object() if pk is None else self.get_queryset().get(pk=pk)
+        return self._detail_serializer_class()(record, context=self.get_serializer_context()).data
 
     def read_from_values(self, plan, **lookup):
         """The detail representation of the addressed record (or of `lookup`), read through
@@ -234,12 +252,14 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
             queryset = self.filter_queryset(self.get_queryset())
         queryset = queryset.prefetch_related(None)
         try:
-            rows = plan.rows(queryset.filter(**lookup).values(*plan.lookups)[:2], {"request": self.request})
+            values = list(queryset.filter(**lookup).values(*plan.lookups)[:2])
         except (TypeError, ValueError, DjangoValidationError):
-            rows = []
-        if len(rows) != 1:
+            # A malformed id addresses nothing (as get_object_or_404); only the lookup is
+            # guarded: an error while building the representation is an error, not a 404.
+            raise Http404 from None
+        if len(values) != 1:
             raise Http404
-        return rows[0]
+        return plan.rows(values, {"request": self.request})[0]
 
     @extend_schema(parameters=[idempotency_parameter])
     def create(self, request, *args, **kwargs):
@@ -248,7 +268,8 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     @extend_schema(parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False)])
     def update(self, request, *args, **kwargs):
         response = super().update(request, *args, **kwargs)
-        response["ETag"] = etag_of(response.data)
+        # The validator of the record as a GET now shows it (the body is the write serializer's).
+        response["ETag"] = etag_of(self.detail_representation())
         return response
 
     def perform_create(self, serializer):
@@ -272,8 +293,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         header = self.request.headers.get("If-Match")
         if not header or header.strip() == "*":
             return
-        fresh = self.get_queryset().get(pk=record.pk)
-        current = etag_of(self.get_serializer_class()(fresh, context=self.get_serializer_context()).data)
+        current = etag_of(self.detail_representation(pk=record.pk))
         if current not in _etags(header):
             raise PreconditionFailed(
                 "The record has changed since you read it (If-Match does not match its ETag); "
@@ -305,12 +325,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
 
     def respond_with(self, record, status=200):
         """The record's detail representation, read again after the change."""
-        plan = self._detail_plan()
-        if plan is not None:
-            return Response(self.read_from_values(plan, pk=record.pk), status=status)
-        fresh = self.get_queryset().get(pk=record.pk)
-        serializer = self.get_serializer_class()(fresh, context=self.get_serializer_context())
-        return Response(serializer.data, status=status)
+        return Response(self.detail_representation(pk=record.pk), status=status)
 
     def run_action(self, service, input_serializer=None, status=200, **extra):
         """Map a POST action to its service: validate the body, call, return the detail."""
