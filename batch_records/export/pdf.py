@@ -23,7 +23,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from .printed import ARROW, Banner, Grid, Pairs, Text, printed_record
 
@@ -38,6 +38,10 @@ SPLIT_CACHE_SIZE = 20_000
 # A table whose tallest row is taller than this may split inside a row at a page end
 # (ReportLab's splitInRow, which costs layout time on every table that has it).
 TALL_ROW = (PAGE_SIZE[1] - 2 * MARGIN) / 3
+# A heading or an introduction starts a new page when less than this is left below it, so
+# that it is never alone at the bottom of a page. (Keeping it with the whole next table
+# instead would push a long table to the next page and leave a page nearly empty.)
+ROOM_BELOW_HEADING = {"h2": 110, "intro": 80}
 # Label/value lists: label, value, label, value.
 PAIR_WIDTHS = (1, 3, 1, 3)
 # A font that prints names with accents, "°" and "→", where the system has one.
@@ -105,11 +109,9 @@ def _styles():
     cell = ParagraphStyle("cell", fontName=regular, fontSize=CELL_FONT_SIZE, leading=CELL_LEADING)
     return {
         "title": ParagraphStyle("title", fontName=bold, fontSize=15, leading=19, spaceAfter=4),
-        "h2": ParagraphStyle(
-            "h2", fontName=bold, fontSize=11, leading=14, spaceBefore=10, spaceAfter=4, keepWithNext=1
-        ),
+        "h2": ParagraphStyle("h2", fontName=bold, fontSize=11, leading=14, spaceBefore=10, spaceAfter=4),
         "body": ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=11),
-        "intro": ParagraphStyle("intro", fontName=regular, fontSize=8.5, leading=11, keepWithNext=1),
+        "intro": ParagraphStyle("intro", fontName=regular, fontSize=8.5, leading=11),
         "banner": ParagraphStyle("banner", fontName=bold, fontSize=13, leading=16, textColor=colors.white),
         "cell": cell,
         "head": ParagraphStyle("head", parent=cell, fontName=bold, textColor=colors.white),
@@ -265,7 +267,9 @@ def _banner(banner):
 
 def _flowables(block):
     if isinstance(block, Text):
-        return [Paragraph(block.markup, _styles()[block.style])]
+        paragraph = Paragraph(block.markup, _styles()[block.style])
+        room = ROOM_BELOW_HEADING.get(block.style)
+        return [CondPageBreak(room), paragraph] if room else [paragraph]
     if isinstance(block, Banner):
         return _banner(block)
     if isinstance(block, Pairs):
