@@ -295,3 +295,22 @@ EBR_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("EBR_WEBHOOK_MAX_ATTEMPTS", "8"))
 # Retry n waits BACKOFF × 2^(n-1) seconds, at most BACKOFF_MAX: 30 s, 1 min, 2 min ... 1 h.
 EBR_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("EBR_WEBHOOK_BACKOFF_SECONDS", "30"))
 EBR_WEBHOOK_BACKOFF_MAX_SECONDS = float(os.environ.get("EBR_WEBHOOK_BACKOFF_MAX_SECONDS", "3600"))
+
+# --- Error contract and input bounds (README "API conventions") ----------------------------
+# Every response carries X-Request-ID; every log line and every 500 body carry the same id.
+MIDDLEWARE = ["core.request_id.RequestIDMiddleware", *MIDDLEWARE]
+LOGGING["filters"] = {"request_id": {"()": "core.request_id.RequestIDLogFilter"}}
+LOGGING["formatters"] = {"request_id": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"}}
+LOGGING["handlers"]["console"].update(filters=["request_id"], formatter="request_id")
+# Bodies are read within core.limits: NUL, lone surrogates, deep nesting and oversized
+# numbers are a 400 naming the field, never a database error.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "core.api.parsers.BoundedJSONParser",
+    "core.api.parsers.BoundedFormParser",
+    "core.api.parsers.BoundedMultiPartParser",
+]
+# A request body (files aside) larger than this is refused with 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(float(os.environ.get("EBR_MAX_BODY_MB", "2.5")) * 1024 * 1024)
+# A connection the database dropped (restart, failover) is noticed before the request uses
+# it, and replaced: the next request works.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

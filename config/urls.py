@@ -28,3 +28,9 @@ urlpatterns = [
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Errors Django answers itself are JSON under /api/ (HTML pages elsewhere, for the admin).
+handler400 = "core.api.exceptions.bad_request"
+handler403 = "core.api.exceptions.permission_denied"
+handler404 = "core.api.exceptions.page_not_found"
+handler500 = "core.api.exceptions.server_error"

@@ -5,12 +5,17 @@ recorded value goes through (sign, limit, decimal places), with one wording."""
 import math
 from decimal import Decimal, InvalidOperation
 
+from .limits import decimal_within_limits
+
+# Longer than any number within the limits can be written (with spaces around it).
+MAX_NUMBER_TEXT = 200
 POSITIVE, NON_NEGATIVE, NON_ZERO = "positive", "non-negative", "non-zero"
 
 
 def to_decimal(value):
-    """A JSON number or numeric string as a finite Decimal; None for anything else
-    (booleans are not numbers, even though Python says True == 1)."""
+    """A JSON number or numeric string as a finite Decimal within core.limits; None for
+    anything else (booleans are not numbers, even though Python says True == 1; "1e100000000"
+    is a number no quantity needs, 100 MB once written out)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float):
@@ -18,14 +23,15 @@ def to_decimal(value):
             return None
         value = repr(value)
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
+        number = Decimal(value)
+    elif isinstance(value, str) and len(value) <= MAX_NUMBER_TEXT:
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
             return None
-        return number if number.is_finite() else None
-    return None
+    else:
+        return None
+    return number if decimal_within_limits(number) else None
 
 
 def decimal_problem(value, *, places, limit, sign=POSITIVE):

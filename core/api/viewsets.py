@@ -137,6 +137,10 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # Records addressed by their integer id: any other text in the URL matches no route
+        # (a JSON 404), never a lookup that fails on the conversion.
+        if cls.lookup_field == "pk" and "lookup_value_regex" not in cls.__dict__:
+            cls.lookup_value_regex = "[0-9]+"
         workflow = cls.__dict__.get("workflow")
         if workflow is None:
             return
