@@ -67,10 +67,11 @@ def measure(hasher_path, with_sign):
         try:
             from core.services import sign
             from documents.models import Document
-            from users.models import User
+            from users.models import Site, User
 
             signer = User.objects.create_user("timing", password=PASSWORD, first_name="Timing", last_name="Signer")
-            document = Document.objects.create(title="Timing")
+            site = Site.objects.create(code="TIMING", name="Timing")
+            document = Document.objects.create(title="Timing", site=site)
 
             def one_signature():
                 with transaction.atomic():

@@ -314,3 +314,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(float(os.environ.get("EBR_MAX_BODY_MB", "2.5")
 # A connection the database dropped (restart, failover) is noticed before the request uses
 # it, and replaced: the next request works.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# --- Client address behind proxies (README "Production") ----------------------------------
+# Throttles and the lockout log identify a client by the address the trusted proxies
+# report: REMOTE_ADDR with none (the default), the N-th X-Forwarded-For entry from the
+# right behind N. A client-sent X-Forwarded-For alone never counts.
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("EBR_NUM_PROXIES", "0"))
+AXES_CLIENT_IP_CALLABLE = "users.client_address.client_ip"
+
+# --- Document uploads (README "Production") -------------------------------------------------
+# Largest accepted document file; larger uploads are refused with 413 (the proxy in front
+# should allow a little more than this, e.g. nginx client_max_body_size 26m).
+EBR_UPLOAD_MAX_BYTES = int(float(os.environ.get("EBR_UPLOAD_MAX_MB", "25")) * 1024 * 1024)

@@ -12,4 +12,4 @@ class DocumentFilterSet(AuditedFilterSet):
 
     class Meta:
         model = Document
-        fields = ["status", "doc_id", "version"]
+        fields = ["status", "doc_id", "version", "site"]

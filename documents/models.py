@@ -3,6 +3,8 @@ from django.db import models
 
 from core.models import AuditedModel, SignableModel
 
+from .uploads import validate_document_file
+
 
 class DocumentStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -11,20 +13,23 @@ class DocumentStatus(models.TextChoices):
 
 
 class Document(SignableModel, AuditedModel):
-    """A controlled document (SOP, specification, master record attachment)."""
+    """A controlled document (SOP, specification, master record attachment), kept by one
+    site: its users read and change it, other sites do not see it."""
 
+    site_lookup = "site"
     number_field = "doc_id"
     number_prefix = "DOC"
     signed_fields = ("doc_id", "title", "version", "file", "url", "effective_date", "description")
 
     doc_id = models.CharField("document ID", max_length=20, unique=True, editable=False)
+    site = models.ForeignKey("users.Site", on_delete=models.PROTECT, related_name="documents")
     title = models.CharField(max_length=255)
     version = models.CharField(max_length=20, default="1.0")
     description = models.TextField(blank=True)
     status = models.CharField(
         max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT, db_index=True
     )
-    file = models.FileField(upload_to="documents/%Y/", blank=True)
+    file = models.FileField(upload_to="documents/%Y/", blank=True, validators=[validate_document_file])
     url = models.URLField(blank=True)
     effective_date = models.DateField(null=True, blank=True)
 

@@ -9,7 +9,8 @@ field (`actual_values.weight`), and nothing is stored.
 import codecs
 import json
 
-from rest_framework import parsers
+from django.conf import settings
+from rest_framework import parsers, status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.utils.json import strict_constant
 
@@ -27,6 +28,12 @@ def safe_name(name):
 def _join(path, key):
     key = safe_name(key)
     return f"{path}.{key}" if path else key
+
+
+class PayloadTooLarge(ValidationError):
+    """A field (or the body) refused for its size alone: 413."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
 class _NumberLiteral(str):
@@ -136,6 +143,16 @@ class BoundedFormParser(parsers.FormParser):
 
 class BoundedMultiPartParser(parsers.MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
+        # Refused before the upload is read to disk: larger than any accepted file plus
+        # the form fields around it.
+        request = (parser_context or {}).get("request")
+        limit = settings.EBR_UPLOAD_MAX_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        except ValueError:
+            length = 0
+        if length > limit:
+            raise PayloadTooLarge({BODY: [f"The request body is {length} bytes; at most {limit} bytes are accepted."]})
         result = super().parse(stream, media_type, parser_context)
         _check_form(result.data)
         for key, upload in result.files.items():

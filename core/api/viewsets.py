@@ -39,7 +39,9 @@ def _etags(header):
 
 
 class SignatureRateThrottle(ScopedRateThrottle):
-    """Abuse limit on workflow actions (most carry a password): per user, shared cache."""
+    """Abuse limit on signing actions (each carries a password to guess): per user, shared
+    cache. Unsigned actions (start) are not counted: an operator at shop-floor pace signs
+    a fraction of the rate."""
 
     scope_attr = "signature_throttle_scope"
 
@@ -91,6 +93,8 @@ def record_action(input_serializer=None, *, methods=("post",), **kwargs):
     """A POST action route on one record, documented with its request body."""
 
     def decorator(func):
+        # A body with a password signs: the signature throttle counts these actions only.
+        func.signs = input_serializer is not None and "password" in input_serializer._declared_fields
         # action() first: drf-spectacular reads the schema override from the routed action.
         routed = action(detail=True, methods=list(methods), **kwargs)(func)
         return extend_schema(request=input_serializer, parameters=[idempotency_parameter])(routed)
@@ -202,7 +206,8 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         return ValuesRows.for_serializer(self._detail_serializer_class())
 
     def get_throttles(self):
-        if self.request.method == "POST" and self.action not in RolePermission.crud_actions:
+        handler = getattr(self, self.action, None) if self.action else None
+        if self.request.method == "POST" and getattr(handler, "signs", False):
             return [SignatureRateThrottle()]
         return super().get_throttles()
 

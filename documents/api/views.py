@@ -1,7 +1,9 @@
+from core.api.parsers import PayloadTooLarge
 from core.api.serializers import SignatureInputSerializer, SignedReasonInputSerializer
 from core.api.viewsets import AuditedViewSet
 from documents.filtersets import DocumentFilterSet
 from documents.models import Document, DocumentStatus
+from documents.uploads import max_upload_bytes, too_large_message
 from documents.workflows import DOCUMENT_WORKFLOW
 
 from .serializers import DocumentListSerializer, DocumentSerializer
@@ -10,7 +12,7 @@ from .serializers import DocumentListSerializer, DocumentSerializer
 class DocumentViewSet(AuditedViewSet):
     """Controlled documents: drafted, made effective with a signature, made obsolete."""
 
-    queryset = Document.objects.select_related("created_by", "updated_by")
+    queryset = Document.objects.select_related("site", "created_by", "updated_by")
     detail_prefetch_related = ["signatures"]
     serializer_class = DocumentSerializer
     list_serializer_class = DocumentListSerializer
@@ -20,3 +22,11 @@ class DocumentViewSet(AuditedViewSet):
     deletable_statuses = {DocumentStatus.DRAFT}
     workflow = DOCUMENT_WORKFLOW
     action_inputs = {"make_effective": SignatureInputSerializer, "obsolete": SignedReasonInputSerializer}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.action in ("create", "update", "partial_update"):
+            # Too large is 413, before the type and content of the file are looked at.
+            upload = request.FILES.get("file")
+            if upload is not None and upload.size > max_upload_bytes():
+                raise PayloadTooLarge({"file": [too_large_message(upload.size)]})
