@@ -12,8 +12,8 @@ from users.models import Site
 pytestmark = pytest.mark.django_db
 
 
-def test_create_and_update_write_history_with_user_and_reason(author):
-    document = Document(title="SOP 1", version="1.0")
+def test_create_and_update_write_history_with_user_and_reason(author, site):
+    document = Document(title="SOP 1", version="1.0", site=site)
     document.save(actor=author, reason="New SOP")
     document.title = "SOP 1 (revised)"
     document.save(actor=author, reason="Typo in the title")

@@ -15,24 +15,26 @@ def test_numbers_are_sequential_per_prefix():
 
 
 @pytest.mark.django_db
-def test_numbered_records_get_their_id_on_creation(author):
-    first = Document.objects.create(title="A")
-    second = Document.objects.create(title="B")
+def test_numbered_records_get_their_id_on_creation(author, site):
+    first = Document.objects.create(title="A", site=site)
+    second = Document.objects.create(title="B", site=site)
     assert (first.doc_id, second.doc_id) == ("DOC-0001", "DOC-0002")
 
 
 @pytest.mark.django_db
-def test_a_rolled_back_creation_gives_its_number_back():
+def test_a_rolled_back_creation_gives_its_number_back(site):
     with pytest.raises(RuntimeError), transaction.atomic():
-        Document.objects.create(title="lost")
+        Document.objects.create(title="lost", site=site)
         raise RuntimeError("rollback")
-    assert Document.objects.create(title="kept").doc_id == "DOC-0001"
+    assert Document.objects.create(title="kept", site=site).doc_id == "DOC-0001"
 
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_32_concurrent_creators_get_32_distinct_gapless_ids():
-    outcomes = run_concurrently(lambda index: Document.objects.create(title=f"concurrent {index}").doc_id, 32)
+def test_32_concurrent_creators_get_32_distinct_gapless_ids(site):
+    outcomes = run_concurrently(
+        lambda index: Document.objects.create(title=f"concurrent {index}", site=site).doc_id, 32
+    )
 
     assert [error for _, error in outcomes if error] == []
     ids = sorted(Document.objects.values_list("doc_id", flat=True))

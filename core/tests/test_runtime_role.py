@@ -58,8 +58,8 @@ def refused(sql, params=None):
     return str(error.value)
 
 
-def test_runtime_role_writes_records_and_their_history(runtime_role):
-    document = Document(title="SOP under the runtime role", version="1.0")
+def test_runtime_role_writes_records_and_their_history(runtime_role, site):
+    document = Document(title="SOP under the runtime role", version="1.0", site=site)
     document.save()
     document.title = "SOP under the runtime role, revised"
     document.save(reason="Typo")
