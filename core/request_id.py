@@ -71,5 +71,7 @@ class RequestIDLogFilter(logging.Filter):
     """Adds `request_id` to every log record (`-` outside a request)."""
 
     def filter(self, record):
-        record.request_id = current_request_id()
+        # Django logs a response after the middleware has returned; it passes the request.
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or current_request_id()
         return True
