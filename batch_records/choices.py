@@ -60,3 +60,5 @@ class EquipmentUsageStatus(models.TextChoices):
 STEP_TERMINAL_STATUSES = (StepStatus.COMPLETED, StepStatus.DEVIATED, StepStatus.SKIPPED)
 DEVIATION_SETTLED_STATUSES = (BatchDeviationStatus.RESOLVED, BatchDeviationStatus.CLOSED)
 BATCH_FINAL_STATUSES = (BatchStatus.RELEASED, BatchStatus.REJECTED)
+# A material line is settled once what was dispensed is accounted for (SPEC §3).
+MATERIAL_RECONCILED_STATUSES = (MaterialStatus.CONSUMED, MaterialStatus.RETURNED)

@@ -58,6 +58,7 @@ def instructions():
 
 def build_batch():
     from batch_records.services.batches import complete_batch, create_batch, start_batch
+    from batch_records.services.materials import dispense_material, return_material
     from batch_records.services.mbr import approve_mbr, create_mbr, submit_mbr
     from batch_records.services.steps import complete_step, correct_step, start_step, verify_step
     from users.models import Site, User
@@ -115,6 +116,11 @@ def build_batch():
             )
         if step.requires_verification:
             verify_step(step, actor=verifier, password=PASSWORD)
+    for material in batch.materials.order_by("line_number"):
+        material = dispense_material(
+            material, actor=operator, lot_number="RM-BENCH", quantity=material.quantity_required, password=PASSWORD
+        )
+        return_material(material, actor=operator, reason="Benchmark: not used")
     batch = complete_batch(batch, actor=operator, quantity_produced=Decimal("985"), quantity_rejected=Decimal("5"))
     return batch, reviewer
 

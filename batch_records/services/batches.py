@@ -7,13 +7,16 @@ deadlocking.
 """
 
 import copy
-from decimal import ROUND_HALF_UP, Decimal
+import os
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from batch_records.choices import (
+    MATERIAL_RECONCILED_STATUSES,
     STEP_TERMINAL_STATUSES,
     BatchStatus,
     DeviationType,
@@ -195,28 +198,95 @@ def _yield_deviation_text(batch):
     )
 
 
+def open_materials(batch):
+    """[{line_number, material_code, status}] of the material lines not yet reconciled:
+    pending, or dispensed/verified but neither consumed nor returned."""
+    return list(
+        batch.materials.exclude(status__in=MATERIAL_RECONCILED_STATUSES)
+        .order_by("line_number", "id")
+        .values("line_number", "material_code", "status")
+    )
+
+
+def _check_nothing_left_open(batch):
+    """409 listing every step not done and every material line not reconciled.
+
+    A batch completed with a line still pending could then be neither dispensed, returned
+    nor released (SPEC §3: no batch may reach a state from which neither release nor
+    rejection can follow); the shop floor settles each line first: consume what was used,
+    return what was not, and abort the batch if it cannot be finished."""
+    open_steps = list(
+        batch.steps.exclude(status__in=STEP_TERMINAL_STATUSES)
+        .order_by("step_number")
+        .values_list("step_number", flat=True)
+    )
+    materials = open_materials(batch)
+    if not open_steps and not materials:
+        return
+    problems = []
+    if open_steps:
+        listed = ", ".join(str(number) for number in open_steps)
+        problems.append(f"step(s) {listed} are not completed, deviated or skipped")
+    if materials:
+        listed = ", ".join(f"{row['line_number']} ({row['material_code']}, {row['status']})" for row in materials)
+        problems.append(f"material line(s) {listed} are not consumed or returned")
+    raise Conflict(
+        f"Cannot complete {batch.batch_id}: {'; '.join(problems)}.",
+        current_status=batch.status,
+        action="complete",
+        open_steps=open_steps,
+        open_materials=materials,
+    )
+
+
+def declared_quantity_limit_percent():
+    """The most that quantity_produced + quantity_rejected may be, in percent of the planned
+    quantity, before the figure is refused as a mistake rather than recorded."""
+    raw = getattr(settings, "EBR_DECLARED_QUANTITY_MAX_PERCENT", None) or os.environ.get(
+        "EBR_DECLARED_QUANTITY_MAX_PERCENT", "200"
+    )
+    try:
+        limit = Decimal(str(raw))
+    except InvalidOperation as error:
+        raise ImproperlyConfigured(f"EBR_DECLARED_QUANTITY_MAX_PERCENT must be a number, not {raw!r}.") from error
+    if not limit.is_finite() or not 100 <= limit < YIELD_LIMIT:
+        raise ImproperlyConfigured(
+            f"EBR_DECLARED_QUANTITY_MAX_PERCENT must be a number from 100 to below {YIELD_LIMIT}, not {raw!r}."
+        )
+    return limit
+
+
+def _check_declared_quantity(batch):
+    """Seed 000: the quantities declared at completion must account for what was made.
+
+    A serialized batch's figures must equal its unit counts (serials checks that as the
+    batch is saved completed). For any batch, produced + rejected beyond the plausible
+    limit (EBR_DECLARED_QUANTITY_MAX_PERCENT of planned, 200 by default; 100× planned is a
+    typing error, not a yield) is refused with a 400 naming both numbers; between the
+    MBR's yield limits and that limit the figure is recorded and opens a yield deviation."""
+    declared = batch.quantity_produced + batch.quantity_rejected
+    limit = declared_quantity_limit_percent()
+    ceiling = batch.quantity_planned * limit / 100
+    if declared > ceiling:
+        message = (
+            f"quantity_produced + quantity_rejected = {declared} is more than {limit.normalize():f}% of the "
+            f"{batch.quantity_planned} planned: not a plausible figure for this batch; check the quantities."
+        )
+        raise ValidationError({"quantity_produced": [message], "quantity_rejected": [message]})
+
+
 @transaction.atomic
 def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
-    """in_progress → completed once every step is completed, deviated or skipped.
+    """in_progress → completed once every step is completed, deviated or skipped and every
+    material line is consumed or returned (409 listing what is open), with plausible
+    declared quantities (400 naming both numbers otherwise).
 
     The yield is computed here, never taken from the client (21 CFR 211.186(b)(7)); a
     yield outside the batch's limits opens a process deviation (21 CFR 211.192).
     """
     batch = lock(batch)
     transition = BATCH_WORKFLOW.check(batch, "complete", actor)
-    open_steps = list(
-        batch.steps.exclude(status__in=STEP_TERMINAL_STATUSES)
-        .order_by("step_number")
-        .values_list("step_number", flat=True)
-    )
-    if open_steps:
-        listed = ", ".join(str(number) for number in open_steps)
-        raise Conflict(
-            f"Cannot complete {batch.batch_id}: step(s) {listed} are not completed, deviated or skipped.",
-            current_status=batch.status,
-            action="complete",
-            open_steps=open_steps,
-        )
+    _check_nothing_left_open(batch)
     cleaned, errors = _clean_quantities(
         quantity_produced=(quantity_produced, True),
         quantity_rejected=(quantity_rejected, True),
@@ -225,15 +295,8 @@ def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
         raise ValidationError(errors)
     batch.quantity_produced = cleaned["quantity_produced"]
     batch.quantity_rejected = cleaned["quantity_rejected"]
+    _check_declared_quantity(batch)
     yield_percentage = (batch.quantity_produced / batch.quantity_planned * 100).quantize(YIELD_PLACES, ROUND_HALF_UP)
-    if yield_percentage >= YIELD_LIMIT:
-        raise ValidationError(
-            {
-                "quantity_produced": [
-                    f"gives a yield of {yield_percentage}% of the planned quantity, which is implausible."
-                ]
-            }
-        )
     batch.status = transition.target
     batch.yield_percentage = yield_percentage
     batch.completed_at = timezone.now()

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from batch_records.services.batches import complete_batch
 from batch_records.services.deviations import investigate_batch_deviation, resolve_batch_deviation
-from batch_records.services.materials import consume_material, dispense_material, verify_material
+from batch_records.services.materials import consume_material, dispense_material, return_material, verify_material
 from batch_records.services.review import submit_batch_for_review
 from batch_records.services.steps import complete_step, start_step, verify_step
 from users.tests.factories import PASSWORD
@@ -48,7 +48,23 @@ def reconcile_materials(batch, operator, verifier):
         consume_material(material, actor=operator, quantity_used=material.quantity_required)
 
 
+def return_unused_materials(batch, operator):
+    """Every material line not yet dispensed is weighed out and sent back unused, so that
+    the batch may complete (completion needs every line consumed or returned)."""
+    for material in batch.materials.filter(status="pending").order_by("line_number"):
+        material = dispense_material(
+            material,
+            actor=operator,
+            lot_number=f"LOT-{material.line_number}",
+            quantity=material.quantity_required,
+            password=PASSWORD,
+        )
+        return_material(material, actor=operator, reason="Not used in this batch")
+
+
 def finish_production(batch, operator, produced="100"):
+    """Settle the material lines still pending (drawn and returned unused), then complete."""
+    return_unused_materials(batch, operator)
     return complete_batch(batch, actor=operator, quantity_produced=Decimal(produced), quantity_rejected=Decimal("0"))
 
 

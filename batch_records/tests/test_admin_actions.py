@@ -9,6 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from batch_records.models import BatchStep
 from batch_records.services.steps import complete_step, start_step
+from batch_records.tests.review_helpers import return_unused_materials
 from core.models import Signature
 from users.tests.factories import PASSWORD
 
@@ -195,6 +196,7 @@ def test_complete_batch_action_takes_the_quantities(make_started_batch, operator
     batch = make_started_batch()
     for step in batch.steps.order_by("step_number"):
         skip_step(step, actor=verifier, reason="Not needed in this trial", password=PASSWORD)
+    return_unused_materials(batch, operator)
     client = admin_client_for(operator)
     page = client.post(
         f"{ADMIN}/batchrecord/", {"action": "action_complete_batch", ACTION_CHECKBOX_NAME: [batch.pk]}

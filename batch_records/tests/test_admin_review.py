@@ -31,9 +31,13 @@ def test_submit_for_review_action(make_started_batch, operator, qa_reviewer, adm
 
 
 def test_batch_page_lists_what_qa_must_look_at(make_started_batch, operator, qa_reviewer, admin_client_for):
+    from batch_records.services.review import quarantine_batch, return_batch_to_review
+
     batch = make_started_batch()
     perform_steps(batch, operator)
-    batch = finish_production(batch, operator)
+    # Held in production and sent to QA without completing: its materials are still open.
+    batch = quarantine_batch(batch, actor=qa_reviewer, reason="Line stoppage")
+    batch = return_batch_to_review(batch, actor=qa_reviewer, reason="For disposition")
     html = admin_client_for(qa_reviewer).get(f"{ADMIN}/batchrecord/{batch.pk}/change/").content.decode()
     assert "Release conditions not met" in html
     assert "requires second-person verification and has not been verified" in html

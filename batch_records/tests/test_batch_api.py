@@ -10,6 +10,7 @@ from batch_records.models import BatchDeviation
 from batch_records.services.batches import complete_batch, create_batch, start_batch
 from batch_records.services.steps import complete_step, start_step
 from batch_records.tests.factories import manufacturing_instructions
+from batch_records.tests.review_helpers import return_unused_materials
 from users.roles import OPERATOR, VERIFIER
 from users.tests.factories import PASSWORD, UserFactory
 
@@ -269,6 +270,7 @@ def test_deviations_can_be_reported_on_a_completed_batch(make_started_batch, ope
         (3, {"hardness": 6}),
     ):
         perform(batch.steps.get(step_number=number), operator, values)
+    return_unused_materials(batch, operator)
     complete_batch(batch, actor=operator, quantity_produced=Decimal("100"), quantity_rejected=Decimal("0"))
     response = api_client_for(operator).post(
         DEVIATIONS, {"batch": batch.pk, "deviation_type": "documentation_error", "description": "Late entry"}

@@ -7,6 +7,7 @@ import pytest
 
 from batch_records.models import BatchDeviation, BatchMaterial, BatchRecord, BatchStep
 from batch_records.services.steps import complete_step, skip_step, start_step
+from batch_records.tests.review_helpers import reconcile_materials, return_unused_materials
 from users.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +26,12 @@ def complete(client, batch, produced, rejected="0"):
 
 
 @pytest.fixture
-def finished_batch(make_started_batch, operator):
-    """A batch in progress whose steps are all performed within spec."""
+def finished_batch(make_started_batch, operator, verifier):
+    """A batch in progress whose steps are all performed within spec and whose materials
+    are dispensed, verified and consumed."""
     batch = make_started_batch()
     perform_all(batch, operator)
+    reconcile_materials(batch, operator, verifier)
     return batch
 
 
@@ -79,6 +82,7 @@ def test_complete_computes_the_yield_on_the_server(finished_batch, operator, api
 def test_yield_is_rounded_half_up_to_two_places(make_started_batch, operator, api_client_for):
     batch = make_started_batch(quantity_planned=Decimal("200"))
     perform_all(batch, operator)
+    return_unused_materials(batch, operator)
     # 196.01 / 200 × 100 = 98.005 → 98.01 (banker's rounding would give 98.00)
     response = complete(api_client_for(operator), batch, "196.01")
     assert response.json()["yield_percentage"] == "98.01"
@@ -132,6 +136,7 @@ def test_skipped_and_deviated_steps_do_not_block_completion(make_started_batch, 
     complete_step(step, actor=operator, actual_values=GOOD[2], password=PASSWORD)
     step = start_step(batch.steps.get(step_number=3), actor=operator)
     complete_step(step, actor=operator, actual_values={"hardness": 12}, password=PASSWORD)
+    return_unused_materials(batch, operator)
     response = complete(api_client_for(operator), batch, "100")
     assert response.status_code == 200
     assert response.json()["review_by_exception"] is False

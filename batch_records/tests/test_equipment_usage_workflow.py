@@ -20,6 +20,7 @@ from batch_records.services.equipment_usage import (
     verify_cleaning,
 )
 from batch_records.services.steps import complete_step, start_step
+from batch_records.tests.review_helpers import return_unused_materials
 from equipment import models as equipment_models
 from equipment import services as equipment_services
 from equipment.models import Equipment
@@ -89,6 +90,7 @@ def finish_production(batch, operator):
         complete_step(
             start_step(step, actor=operator), actor=operator, actual_values=values[step.step_number], password=PASSWORD
         )
+    return_unused_materials(batch, operator)
     return complete_batch(batch, actor=operator, quantity_produced=Decimal("98"), quantity_rejected=Decimal("0"))
 
 

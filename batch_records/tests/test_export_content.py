@@ -26,7 +26,7 @@ from batch_records.services.equipment_usage import (
     verify_calibration,
     verify_cleaning,
 )
-from batch_records.services.materials import dispense_material, verify_material
+from batch_records.services.materials import consume_material, dispense_material, return_material, verify_material
 from batch_records.services.review import release_batch
 from batch_records.services.steps import complete_step, correct_step, skip_step, start_step, verify_step
 from batch_records.tests.factories import manufacturing_instructions
@@ -70,7 +70,11 @@ def executed_batch(make_approved_mbr, make_started_batch, operator, verifier, qa
     skip_step(step[5], actor=verifier, reason="Coating not required for this market", password=PASSWORD)
     material = batch.materials.order_by("line_number").first()
     dispense_material(material, actor=operator, lot_number="RM-2026-117", quantity="50", password=PASSWORD)
-    verify_material(material, actor=verifier, password=PASSWORD)
+    consume_material(verify_material(material, actor=verifier, password=PASSWORD), actor=operator, quantity_used="50")
+    # Completion needs every material line settled: the second one goes back unused.
+    spare = batch.materials.order_by("line_number").last()
+    dispense_material(spare, actor=operator, lot_number="RM-2026-118", quantity="25", password=PASSWORD)
+    return_material(spare, actor=operator, reason="Not needed after all")
     jam = open_batch_deviation(
         batch,
         actor=operator,

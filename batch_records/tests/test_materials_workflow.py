@@ -95,15 +95,17 @@ def test_dispense_refused_while_batch_is_pending(make_batch, operator, api_clien
     assert not material.signatures.exists()
 
 
-def test_dispense_refused_once_production_is_completed(make_started_batch, operator, api_client_for):
+def test_dispense_refused_once_production_has_stopped(make_started_batch, operator, qa_reviewer, api_client_for):
+    from batch_records.services.review import quarantine_batch
+
     batch = make_started_batch()
-    finish_production(batch, operator)
+    quarantine_batch(batch, actor=qa_reviewer, reason="Power cut in the suite")
     material = batch.materials.get(material_code="API-001")
     response = api_client_for(operator).post(
         action_url(material, "dispense"), {"lot_number": "LOT-7", "quantity": "50", "password": PASSWORD}
     )
     assert response.status_code == 409
-    assert response.json()["batch_status"] == "completed"
+    assert response.json()["batch_status"] == "quarantined"
 
 
 @pytest.mark.parametrize("quantity", ["0", "-1", "abc", "1.00001", ""])
@@ -287,11 +289,15 @@ def test_quantity_used_must_be_a_decimal_not_below_zero(used, make_started_batch
     assert "quantity_used" in response.json()["errors"]
 
 
-def test_consumption_may_be_recorded_after_production_completed(make_started_batch, operator, verifier, api_client_for):
+def test_completion_waits_for_the_consumption_to_be_recorded(make_started_batch, operator, verifier, api_client_for):
+    from batch_records.services.batches import open_materials
+
     batch = make_started_batch()
     material = verified(batch.materials.get(material_code="API-001"), operator, verifier)
-    finish_production(batch, operator)
+    return_material(dispensed(batch.materials.get(material_code="EXC-002"), operator, "25"), actor=operator, reason="x")
+    assert open_materials(batch) == [{"line_number": 1, "material_code": "API-001", "status": "verified"}]
     assert consume(api_client_for(operator), material, "50").status_code == 200
+    assert finish_production(batch, operator).status == "completed"
 
 
 # --- return ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from batch_records.services.equipment_usage import (
     verify_cleaning,
 )
 from batch_records.services.materials import consume_material, dispense_material, return_material, verify_material
-from batch_records.services.review import submit_batch_for_review
+from batch_records.services.review import quarantine_batch, return_batch_to_review, submit_batch_for_review
 from batch_records.services.steps import complete_step, start_step, verify_step
 from batch_records.tests.review_helpers import (
     BATCHES,
@@ -131,6 +131,12 @@ def test_a_deviation_not_resolved_blocks_release(
     assert_not_released(under_review)
 
 
+def held_and_sent_to_qa(batch, qa_reviewer):
+    """in_progress → quarantined → under_review, without completing production."""
+    batch = quarantine_batch(batch, actor=qa_reviewer, reason="Held: line stoppage")
+    return return_batch_to_review(batch, actor=qa_reviewer, reason="Sent to QA for disposition")
+
+
 @pytest.mark.parametrize("state", ["pending", "dispensed", "verified"])
 def test_a_material_neither_consumed_nor_returned_blocks_release(
     state, make_started_batch, operator, verifier, qa_reviewer, qa_approver, api_client_for
@@ -144,11 +150,15 @@ def test_a_material_neither_consumed_nor_returned_blocks_release(
         first = dispense_material(first, actor=operator, lot_number="L-1", quantity=Decimal("50"), password=PASSWORD)
     if state == "verified":
         verify_material(first, actor=verifier, password=PASSWORD)
-    finish_production(batch, operator)
-    batch = submit_batch_for_review(batch, actor=qa_reviewer)
+    # Completion would refuse the open line; a batch held in production and sent to QA
+    # from quarantine still carries it, and can then only be rejected.
+    batch = held_and_sent_to_qa(batch, qa_reviewer)
     response = release(api_client_for(qa_approver), batch)
-    assert unmet(response) == [("material_not_consumed_or_returned", f"{batch.batch_id} material API-001 (line 1)")]
-    assert f"is '{state}'" in response.json()["unmet_conditions"][0]["message"]
+    assert unmet(response) == [
+        ("production_not_completed", batch.batch_id),
+        ("material_not_consumed_or_returned", f"{batch.batch_id} material API-001 (line 1)"),
+    ]
+    assert f"is '{state}'" in response.json()["unmet_conditions"][1]["message"]
     assert_not_released(batch)
 
 
@@ -225,11 +235,11 @@ def test_every_unmet_condition_is_listed_together(
     step.actual_values = {"appearance_ok": False, "remarks": "edited"}
     step.save()
     deviation = open_batch_deviation(batch, actor=operator, deviation_type="environmental", description="Humidity")
-    finish_production(batch, operator)
-    batch = submit_batch_for_review(batch, actor=qa_reviewer)
+    batch = held_and_sent_to_qa(batch, qa_reviewer)
     response = release(api_client_for(qa_approver), batch)
     prefix = batch.batch_id
     assert unmet(response) == [
+        ("production_not_completed", prefix),
         ("deviation_not_resolved", deviation.deviation_id),
         ("step_not_verified", f"{prefix} step 1"),
         ("step_not_verified", f"{prefix} step 3"),
@@ -238,7 +248,7 @@ def test_every_unmet_condition_is_listed_together(
         ("equipment_usage_not_ended", f"{prefix} equipment Blender V-200"),
         ("invalid_signature", f"{prefix} step 2"),
     ]
-    assert "7 release condition(s) not met" in response.json()["detail"]
+    assert "8 release condition(s) not met" in response.json()["detail"]
     assert_not_released(batch)
 
 

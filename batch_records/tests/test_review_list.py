@@ -190,9 +190,10 @@ def test_a_material_used_outside_tolerance_is_listed(
 
 @pytest.fixture
 def batch_with_work_left(make_started_batch, operator, verifier):
-    """A completed batch whose step 1 was never verified, whose first material was never
-    dispensed and whose second was dispensed and returned unverified, with one piece of
-    equipment still in use and another never used."""
+    """A completed batch whose step 1 was never verified, whose second material was
+    dispensed and returned unverified, with one piece of equipment still in use and another
+    never used. (A material line never dispensed can no longer be left: completion is
+    refused until every line is consumed or returned.)"""
     batch = make_started_batch()
     perform_steps(batch, operator)
     from batch_records.services.steps import verify_step
@@ -203,6 +204,14 @@ def batch_with_work_left(make_started_batch, operator, verifier):
         material, actor=operator, lot_number="LOT-2", quantity=Decimal("25"), password=PASSWORD
     )
     return_material(material, actor=operator, reason="Spilled; replaced from stores")
+    first = dispense_material(
+        batch.materials.get(line_number=1),
+        actor=operator,
+        lot_number="LOT-1",
+        quantity=Decimal("50"),
+        password=PASSWORD,
+    )
+    return_material(first, actor=operator, reason="Wrong container; batch used a fresh draw")
     blender = add_batch_equipment(batch, actor=operator, equipment_name="Blender V-200")
     verify_calibration(blender, actor=verifier)
     verify_cleaning(blender, actor=verifier)
@@ -217,11 +226,7 @@ def test_work_left_undone_is_not_an_exception_while_production_can_still_finish_
     body = get_review(api_client_for(qa_reviewer), batch_with_work_left)
     assert (body["exceptions"], body["review_by_exception"]) == ([], True)
     # ...but the release conditions already say what is missing.
-    assert kinds(body, "unmet_conditions") == {
-        "step_not_verified",
-        "material_not_consumed_or_returned",
-        "equipment_usage_not_ended",
-    }
+    assert kinds(body, "unmet_conditions") == {"step_not_verified", "equipment_usage_not_ended"}
 
 
 def test_work_left_undone_is_listed_once_the_batch_is_with_qa(batch_with_work_left, qa_reviewer, api_client_for):
@@ -230,7 +235,7 @@ def test_work_left_undone_is_listed_once_the_batch_is_with_qa(batch_with_work_le
     prefix = batch.batch_id
     assert items(body) == [
         ("step_not_verified", f"{prefix} step 1"),
-        ("material_not_consumed_or_returned", f"{prefix} material API-001 (line 1)"),
+        ("material_not_verified", f"{prefix} material API-001 (line 1)"),
         ("material_not_verified", f"{prefix} material EXC-002 (line 2)"),
         ("equipment_usage_not_ended", f"{prefix} equipment Blender V-200"),
         ("equipment_not_used", f"{prefix} equipment Tablet press P-1"),

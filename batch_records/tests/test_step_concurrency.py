@@ -8,6 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from batch_records.models import BatchDeviation, BatchRecord, BatchStep
 from batch_records.services.batches import complete_batch
 from batch_records.services.steps import complete_step, correct_step, skip_step, start_step
+from batch_records.tests.review_helpers import return_unused_materials
 from core.exceptions import Conflict
 from core.models import Signature
 from core.testing import run_concurrently
@@ -70,6 +71,7 @@ def test_concurrent_excursions_in_one_batch_open_one_deviation_each(make_started
     batch.refresh_from_db()
     assert batch.has_deviations is True
     assert batch.history.filter(has_deviations=True).count() >= 1
+    return_unused_materials(batch, operator)
     complete_batch(
         BatchRecord.objects.get(pk=batch.pk),
         actor=operator,

@@ -123,7 +123,12 @@ def test_rates_come_from_the_settings(settings, stock, make_started_batch, opera
 def test_nothing_produced_has_no_unit_cost(stock, make_started_batch, operator, verifier):
     from batch_records.tests.review_helpers import perform_steps
 
+    stock("API-001", "100", unit_price="2")
+    stock("EXC-002", "100", unit_price="4")
     batch = make_started_batch()
+    for line in batch.materials.all():
+        line = dispense_material(line, actor=operator, password=PASSWORD, quantity=line.quantity_required, auto=True)
+        return_material(line, actor=operator, reason="Batch stopped before charging")
     perform_steps(batch, operator)
     batch = complete_batch(batch, actor=operator, quantity_produced=Decimal("0"), quantity_rejected=Decimal("100"))
     batch.refresh_from_db()
@@ -133,7 +138,7 @@ def test_nothing_produced_has_no_unit_cost(stock, make_started_batch, operator, 
 
 
 def test_usage_known_at_completion_is_costed(stock, make_started_batch, operator, verifier):
-    """A line still only dispensed is costed at the quantity dispensed; a returned one costs nothing."""
+    """A consumed line is costed at the quantity used; a returned one costs nothing."""
     from batch_records.tests.review_helpers import perform_steps
 
     stock("API-001", "100", unit_price="2")
@@ -141,7 +146,9 @@ def test_usage_known_at_completion_is_costed(stock, make_started_batch, operator
     batch = make_started_batch()
     api_line = batch.materials.get(material_code="API-001")
     exc_line = batch.materials.get(material_code="EXC-002")
-    dispense_material(api_line, actor=operator, password=PASSWORD, quantity=Decimal("50"), auto=True)
+    api_line = dispense_material(api_line, actor=operator, password=PASSWORD, quantity=Decimal("50"), auto=True)
+    api_line = verify_material(api_line, actor=verifier, password=PASSWORD)
+    consume_material(api_line, actor=operator, quantity_used=Decimal("50"))
     dispense_material(exc_line, actor=operator, password=PASSWORD, quantity=Decimal("25"), auto=True)
     return_material(exc_line, actor=operator, reason="Not needed")
     perform_steps(batch, operator)

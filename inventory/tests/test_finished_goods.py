@@ -68,10 +68,11 @@ def test_finished_goods_are_received_once(under_review, qa_approver):
 
 def test_nothing_produced_makes_no_lot(make_started_batch, operator, qa_approver):
     from batch_records.services.batches import complete_batch
-    from batch_records.tests.review_helpers import perform_steps
+    from batch_records.tests.review_helpers import perform_steps, return_unused_materials
 
     batch = make_started_batch()
     perform_steps(batch, operator)
+    return_unused_materials(batch, operator)
     batch = complete_batch(batch, actor=operator, quantity_produced=Decimal("0"), quantity_rejected=Decimal("0"))
     assert services.receive_finished_goods(batch, actor=qa_approver) is None
     assert not Lot.objects.exists()

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from batch_records.services.steps import complete_step, start_step
+from batch_records.tests.review_helpers import return_unused_materials
 from serials.models import SerialNumber
 from serials.services import check_serialized_completion, force_complete_serial, scrap_serial
 from users.tests.factories import PASSWORD
@@ -32,6 +33,7 @@ def settled_batch(make_serialized_batch, operator, verifier, advance):
     force_complete_serial(two, actor=verifier, password=PASSWORD)
     scrap_serial(three, actor=verifier, reason="Cracked")
     perform_batch_steps(batch, operator)
+    return_unused_materials(batch, operator)
     return batch, four
 
 
