@@ -59,24 +59,23 @@ def batch_deviation_payload(deviation):
     }
 
 
-declare(
-    RecordEvents(
-        BatchRecord,
-        aggregate="batch_record",
-        domain="production",
-        identifier="batch_id",
-        created="BATCH_CREATED",
-        statuses={
-            BatchStatus.IN_PROGRESS: "BATCH_STARTED",
-            BatchStatus.COMPLETED: "BATCH_COMPLETED",
-            BatchStatus.UNDER_REVIEW: "BATCH_SUBMITTED_FOR_REVIEW",
-            BatchStatus.RELEASED: "BATCH_RELEASED",
-            BatchStatus.REJECTED: "BATCH_REJECTED",
-            BatchStatus.QUARANTINED: "BATCH_QUARANTINED",
-        },
-        payload=batch_payload,
-    )
+BATCH_EVENTS = RecordEvents(
+    BatchRecord,
+    aggregate="batch_record",
+    domain="production",
+    identifier="batch_id",
+    created="BATCH_CREATED",
+    statuses={
+        BatchStatus.IN_PROGRESS: "BATCH_STARTED",
+        BatchStatus.COMPLETED: "BATCH_COMPLETED",
+        BatchStatus.UNDER_REVIEW: "BATCH_SUBMITTED_FOR_REVIEW",
+        BatchStatus.RELEASED: "BATCH_RELEASED",
+        BatchStatus.REJECTED: "BATCH_REJECTED",
+        BatchStatus.QUARANTINED: "BATCH_QUARANTINED",
+    },
+    payload=batch_payload,
 )
+declare(BATCH_EVENTS)
 declare(
     RecordEvents(
         BatchStep,

@@ -275,7 +275,7 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
 
 # --- Production orders and domain events (orders/, events/; docs/orders-events.md) -------
-INSTALLED_APPS += ["events"]
+INSTALLED_APPS += ["events", "orders"]
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "DeliveryStatusEnum": "events.choices.DeliveryStatus",

@@ -34,6 +34,8 @@ from events.relay import dispatch_pending
 from events.services import register_webhook
 from inventory.models import Material
 from inventory.services import receive_lot
+from orders.services import create_order
+from orders.workflows import ORDER_WORKFLOW
 from users.roles import ROLES
 from users.tests.factories import PASSWORD, UserFactory
 
@@ -174,6 +176,15 @@ def add_records(site, operator, verifier, author, qa_approver, records_admin):
                 secret="budget-webhook-secret",
             )
             dispatch_pending()
+            # A production order with a batch planned from it.
+            order = create_order(
+                actor=verifier,
+                site=site,
+                mbr=mbr(steps),
+                quantity_ordered=Decimal("50"),
+                due_date=timezone.localdate() + timedelta(days=30),
+            )
+            ORDER_WORKFLOW.perform(order, "create_batch", actor=verifier, quantity_planned=Decimal("25"))
 
     return add
 
