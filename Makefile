@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VAR_DIR := $(or $(EBR_VAR_DIR),var)
 PORT ?= 8000
 
-.PHONY: run test lint format venv migrate demo clean bench
+.PHONY: relay run test lint format venv migrate demo clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,7 @@ format: venv
 
 clean:
 	rm -rf "$(VAR_DIR)"
+
+## relay: deliver domain events (outbox) to NATS JetStream and webhooks; run it next to the server
+relay: migrate
+	$(BIN)/python manage.py relay_events
