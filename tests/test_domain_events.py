@@ -9,7 +9,7 @@ from django.db import transaction
 from batch_records.services.batches import complete_batch
 from batch_records.services.deviations import open_batch_deviation
 from batch_records.tests.conftest import make_approved_mbr, make_batch, make_draft_mbr, make_started_batch
-from batch_records.tests.review_helpers import perform_steps, verify_steps
+from batch_records.tests.review_helpers import perform_steps, return_unused_materials, verify_steps
 from core.exceptions import Conflict
 from events.models import DomainEvent
 from events.services import record_event
@@ -27,6 +27,7 @@ def test_a_batch_lifecycle_writes_one_event_per_transition(make_started_batch, o
     batch = make_started_batch()
     perform_steps(batch, operator)
     verify_steps(batch, verifier)
+    return_unused_materials(batch, operator)
     complete_batch(batch, actor=operator, quantity_produced=Decimal("95"), quantity_rejected=Decimal("2"))
 
     batch_events = [(event.event_type, event.actor_username) for event in events_of(batch.batch_id)]
@@ -64,6 +65,7 @@ def test_a_refused_completion_writes_no_event(make_started_batch, operator):
 def test_a_rolled_back_completion_writes_no_event(make_started_batch, operator):
     batch = make_started_batch()
     perform_steps(batch, operator)
+    return_unused_materials(batch, operator)
     with transaction.atomic():
         complete_batch(batch, actor=operator, quantity_produced=Decimal("95"), quantity_rejected=Decimal("0"))
         assert DomainEvent.objects.filter(event_type="BATCH_COMPLETED").count() == 1

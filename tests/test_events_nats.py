@@ -17,7 +17,7 @@ from django.db import transaction
 
 from batch_records.services.batches import complete_batch
 from batch_records.tests.conftest import make_approved_mbr, make_batch, make_draft_mbr, make_started_batch
-from batch_records.tests.review_helpers import perform_steps
+from batch_records.tests.review_helpers import perform_steps, return_unused_materials
 from events import relay
 from events.models import DomainEvent
 
@@ -68,6 +68,7 @@ def executed_batch(make_started_batch, operator):
     """A started batch, every step performed, with a batch number no other run uses."""
     batch = make_started_batch(batch_number=f"NATS-{uuid.uuid4().hex[:12]}")
     perform_steps(batch, operator)
+    return_unused_materials(batch, operator)
     return batch
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from batch_records.services.batches import complete_batch
 from batch_records.tests.conftest import make_approved_mbr, make_batch, make_draft_mbr, make_started_batch
-from batch_records.tests.review_helpers import perform_steps
+from batch_records.tests.review_helpers import perform_steps, return_unused_materials
 from events import relay
 from events.choices import DeliveryStatus
 from events.models import DomainEvent, Webhook, WebhookDelivery
@@ -81,6 +81,7 @@ def completed_batch(make_started_batch, operator):
     def complete():
         batch = make_started_batch()
         perform_steps(batch, operator)
+        return_unused_materials(batch, operator)
         return complete_batch(batch, actor=operator, quantity_produced=Decimal("97"), quantity_rejected=Decimal("0"))
 
     return complete

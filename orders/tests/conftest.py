@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from batch_records.tests.conftest import make_approved_mbr, make_batch, make_draft_mbr, make_started_batch
-from batch_records.tests.review_helpers import perform_steps
+from batch_records.tests.review_helpers import perform_steps, return_unused_materials
 
 # The batch fixtures, shared with this app's tests.
 __all__ = ["make_approved_mbr", "make_batch", "make_draft_mbr", "make_started_batch"]
@@ -63,7 +63,9 @@ def shop_floor(api_client_for, operator, planner):
         def complete(self, batch_pk, produced, rejected="0"):
             from batch_records.models import BatchRecord
 
-            perform_steps(BatchRecord.objects.get(pk=batch_pk), operator)
+            batch = BatchRecord.objects.get(pk=batch_pk)
+            perform_steps(batch, operator)
+            return_unused_materials(batch, operator)
             return self.operator_client.post(
                 f"{BATCHES}{batch_pk}/complete/",
                 {"quantity_produced": produced, "quantity_rejected": rejected},

@@ -181,3 +181,19 @@ def test_linking_a_batch_checks_site_product_and_status(place_order, shop_floor,
     assert [row["batch_id"] for row in linked.json()["batches"]] == [same_product.batch_id]
     again = shop_floor.planner_client.post(url, {"batch": same_product.pk}, format="json")
     assert "already belongs to an order" in again.json()["errors"]["batch"][0]
+
+
+def test_an_implausible_declared_quantity_is_refused_and_counts_nothing(place_order, shop_floor):
+    """Seed 000: the declared quantity must account for the batch (400 naming both numbers)."""
+    order = place_order(quantity_ordered="200", batch_size="100")
+    [first] = shop_floor.create_batch(order).json()["batches"]
+    shop_floor.start(first["batch"])
+
+    response = shop_floor.complete(first["batch"], produced="1000")
+    assert response.status_code == 400
+    message = response.json()["errors"]["quantity_produced"][0]
+    assert "1000" in message
+    assert "100.000 planned" in message
+    state = shop_floor.order(order["id"])
+    assert (state["quantity_completed"], len(state["batches"])) == ("0.000", 1)
+    assert not DomainEvent.objects.filter(event_type="BATCH_COMPLETED").exists()
