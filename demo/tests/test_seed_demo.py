@@ -1,8 +1,6 @@
 """`manage.py seed_demo`: demo users and batches made through the services."""
 
 import io
-import re
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -105,16 +103,3 @@ def test_seed_demo_once_seeds_an_empty_demo_site():
     call_command("seed_demo", batches=2, once=True, steps_min=4, steps_max=12, stdout=out)
     assert BatchRecord.objects.count() == 2
     assert "2 demo batches created" in out.getvalue()
-
-
-def test_the_kernel_imports_no_domain_app():
-    """`core` is the kernel: demo data lives in its own app, which nothing imports."""
-    root = Path(__file__).resolve().parents[2]
-    domain = ("users", "batch_records", "equipment", "inventory", "documents", "deviations", "capa", "serials", "demo")
-    pattern = re.compile(rf"^\s*(from|import)\s+({'|'.join(domain)})\b", re.MULTILINE)
-    offenders = [
-        str(path.relative_to(root))
-        for path in (root / "core").rglob("*.py")
-        if "tests" not in path.parts and pattern.search(path.read_text())
-    ]
-    assert offenders == []
