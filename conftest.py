@@ -5,11 +5,12 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import connection, connections
+from django.db import connection
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from core.audit import install_append_only_triggers, remove_append_only_triggers
+from core.testing import open_owner_connection
 from users.roles import AUTHOR, OPERATOR, QA_APPROVER, QA_REVIEWER, RECORDS_ADMIN, VERIFIER
 from users.tests.factories import PASSWORD, SiteFactory, UserFactory
 
@@ -42,11 +43,7 @@ def _flush_around_append_only_triggers():
             finally:
                 install_append_only_triggers(ops.connection)
             return
-        owner = connections.create_connection("owner")
-        # Opened by hand: the test's database guard refuses aliases a test did not declare.
-        owner.connection = owner.get_new_connection(owner.get_connection_params())
-        owner.init_connection_state()
-        owner.set_autocommit(True)
+        owner = open_owner_connection()
         try:
             remove_append_only_triggers(owner)
             try:

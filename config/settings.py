@@ -326,3 +326,12 @@ AXES_CLIENT_IP_CALLABLE = "users.client_address.client_ip"
 # Largest accepted document file; larger uploads are refused with 413 (the proxy in front
 # should allow a little more than this, e.g. nginx client_max_body_size 26m).
 EBR_UPLOAD_MAX_BYTES = int(float(os.environ.get("EBR_UPLOAD_MAX_MB", "25")) * 1024 * 1024)
+
+# Tamper-evident audit trail (docs/audit-trail.md): the keys of the audit rows' hash chains and
+# the signatures' content hashes, "kid:secret,kid2:secret2" (never SECRET_KEY; keep every key
+# that signed a row, or its links cannot be verified), the current one, and where
+# `manage.py audit_anchor` writes the chain heads (a place the database role cannot write).
+EBR_AUDIT_DEVELOPMENT_KEYS = "dev:development-only-audit-key-never-use-in-production"
+EBR_AUDIT_KEYS = os.environ.get("EBR_AUDIT_KEYS", EBR_AUDIT_DEVELOPMENT_KEYS)
+EBR_AUDIT_KEY_ID = os.environ.get("EBR_AUDIT_KEY_ID", "")
+EBR_AUDIT_ANCHOR_DIR = Path(os.environ.get("EBR_AUDIT_ANCHOR_DIR", VAR_DIR / "audit-anchors"))

@@ -14,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from simple_history.models import HistoricalChanges
 
+from .exceptions import AuditBypassError
+
 TRIGGER_PREFIX = "ebr_append_only"
 PG_FUNCTION = "ebr_refuse_audit_change"
 
@@ -133,6 +135,10 @@ def missing_append_only_triggers(using="default"):
         )
         protected = {row[0] for row in cursor.fetchall()}
     return [table for table in tables if table not in protected]
+
+
+def refuse_audit_row_delete(sender, instance, **kwargs):
+    raise AuditBypassError(f"{sender.__name__} rows are append-only: deleting {instance!r} is refused.")
 
 
 def on_post_migrate(sender, using="default", **kwargs):

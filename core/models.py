@@ -117,10 +117,46 @@ class AuditStampedModel(models.Model):
         return None
 
 
-class AuditedModel(AuditStampedModel):
-    """Base of every GMP record: server-side stamps and a full, append-only history."""
+class AuditChainFields(models.Model):
+    """The link an audit row carries in its record aggregate's keyed hash chain (core.chain).
 
-    history = HistoricalRecords(inherit=True)
+    Written once with the row (history rows, signatures, ledger movements) and never changed:
+    `chain_hash` is an HMAC, under key `chain_key_id`, of the row's content, its aggregate, its
+    place `chain_seq` and the previous link's hash. Empty on rows written before chaining."""
+
+    chain_aggregate = models.CharField(max_length=100, blank=True, default="", db_index=True, editable=False)
+    chain_seq = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    chain_key_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    chain_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class AuditChainHead(models.Model):
+    """The last link of one record aggregate's chain. Its row lock orders the links of the
+    aggregate (taken by the writing transaction, held to its end); its values let a
+    verification see links cut off the end. Updated, never deleted (core.db_roles)."""
+
+    runtime_privileges = ("SELECT", "INSERT", "UPDATE")
+
+    aggregate = models.CharField(max_length=100, primary_key=True)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True, default="")
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        permissions = [("verify_audit_trail", "Can verify the audit trail's hash chains")]
+
+    def __str__(self):
+        return f"{self.aggregate} #{self.seq}"
+
+
+class AuditedModel(AuditStampedModel):
+    """Base of every GMP record: server-side stamps and a full, append-only history whose
+    rows are links of a keyed hash chain."""
+
+    history = HistoricalRecords(inherit=True, bases=[AuditChainFields])
 
     class Meta:
         abstract = True
@@ -235,7 +271,7 @@ class AppendOnlyQuerySet(models.QuerySet):
     delete.queryset_only = True
 
 
-class Signature(models.Model):
+class Signature(AuditChainFields):
     """An electronic signature (21 CFR 11.50, 11.70): immutable once written.
 
     Created only through `core.services.sign()`; the database refuses UPDATE and DELETE.
@@ -252,7 +288,11 @@ class Signature(models.Model):
     comment = models.TextField(blank=True)
     signed_at = models.DateTimeField(default=timezone.now, editable=False)
     record_status = models.CharField(max_length=32, blank=True)
+    # HMAC-SHA-256, under key `hash_key_id`, of the record's content digest at signing
+    # (core.chain.keyed_content_hash); signatures made before keys have no key id and a plain
+    # SHA-256 digest.
     content_hash = models.CharField(max_length=64)
+    hash_key_id = models.CharField(max_length=32, blank=True, default="")
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -272,7 +312,11 @@ class Signature(models.Model):
         raise AuditBypassError("Signatures are append-only.")
 
     def is_valid_for(self, record_hash):
-        return self.content_hash == record_hash
+        """Whether this signature was given over content whose digest is `record_hash`
+        (`record.content_hash()` now)."""
+        from .chain import signature_hash_matches
+
+        return signature_hash_matches(self.content_hash, self.hash_key_id, record_hash, chained=bool(self.chain_hash))
 
 
 class IdempotencyKey(models.Model):

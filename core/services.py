@@ -9,6 +9,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from simple_history.models import HistoricalRecords
 
+from .chain import keyed_content_hash
 from .exceptions import SignatureRejected
 from .models import Signature, SignatureMeaning
 
@@ -60,14 +61,15 @@ def sign(record, *, signer, password, meaning, comment=None, username=None):
     """Sign `record` with `meaning` as `signer`, after re-checking the password.
 
     Runs inside the caller's transaction: the caller makes its change first, then signs,
-    so a refused signature rolls back the whole action. The hash covers the record's
-    signed content as it stands at signing.
+    so a refused signature rolls back the whole action. The hash is keyed (HMAC with the
+    audit key) over the digest of the record's signed content as it stands at signing.
     """
     if meaning not in SignatureMeaning.values:
         raise ValueError(f"Unknown signature meaning: {meaning!r}")
     if record.pk is None:
         raise ValueError("Only a saved record can be signed.")
     check_password_for_signature(signer, password, username=username)
+    hash_key_id, content_hash = keyed_content_hash(record.content_hash())
     with transaction.atomic(savepoint=False):
         return Signature.objects.create(
             record=record,
@@ -77,7 +79,8 @@ def sign(record, *, signer, password, meaning, comment=None, username=None):
             meaning=meaning,
             comment=comment or "",
             record_status=getattr(record, "status", "") or "",
-            content_hash=record.content_hash(),
+            content_hash=content_hash,
+            hash_key_id=hash_key_id,
         )
 
 

@@ -70,6 +70,8 @@ class Equipment(AuditedModel):
 
 class CalibrationRecord(AuditedModel):
     site_lookup = "equipment__site"
+    # Its audit rows are links in the chain of its equipment's aggregate (core.chain).
+    audit_aggregate = "equipment"
 
     equipment = models.ForeignKey(Equipment, on_delete=models.PROTECT, related_name="calibrations")
     performed_at = models.DateTimeField(default=timezone.now)
@@ -85,6 +87,8 @@ class CalibrationRecord(AuditedModel):
 
 class CleaningLog(AuditedModel):
     site_lookup = "equipment__site"
+    # Its audit rows are links in the chain of its equipment's aggregate (core.chain).
+    audit_aggregate = "equipment"
 
     equipment = models.ForeignKey(Equipment, on_delete=models.PROTECT, related_name="cleanings")
     cleaned_at = models.DateTimeField(default=timezone.now)

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.exceptions import AuditBypassError
-from core.models import AppendOnlyQuerySet, AuditedModel, SignableModel
+from core.models import AppendOnlyQuerySet, AuditChainFields, AuditedModel, SignableModel
 
 from .choices import LotStatus, MovementKind
 
@@ -102,6 +102,8 @@ class BatchMaterialLot(AuditedModel):
     """How much of one lot a batch material line drew at dispense, in dispense order."""
 
     site_lookup = "lot__site"
+    # Its audit rows are links in the chain of its batch material's aggregate (core.chain).
+    audit_aggregate = "batch_material"
 
     batch_material = models.ForeignKey(
         "batch_records.BatchMaterial", on_delete=models.PROTECT, related_name="lot_allocations"
@@ -127,12 +129,14 @@ class BatchMaterialLot(AuditedModel):
         return f"{self.lot.lot_id}: {self.quantity}"
 
 
-class LotMovement(models.Model):
+class LotMovement(AuditChainFields):
     """One entry of a lot's ledger: a signed quantity in or out, and why."""
 
     # core.audit installs triggers refusing UPDATE and DELETE on this table.
     append_only = True
     site_lookup = "lot__site"
+    # Its audit rows are links in the chain of its lot's aggregate (core.chain).
+    audit_aggregate = "lot"
 
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="movements")
     kind = models.CharField(max_length=20, choices=MovementKind.choices, db_index=True)

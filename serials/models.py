@@ -20,6 +20,8 @@ class SerialNumber(SignableModel, AuditedModel):
     """One unit of a serialized batch (`SN-00001`), with where it stands in the process."""
 
     site_lookup = "batch__site"
+    # Its audit rows are links in the chain of its batch's aggregate (core.chain).
+    audit_aggregate = "batch"
 
     number_field = "serial_id"
     number_prefix = "SN"
@@ -106,6 +108,8 @@ class SerialStepStatus(SignableModel, AuditedModel):
     """What was done to one unit at one batch step: values, who performed it, when."""
 
     site_lookup = "serial__batch__site"
+    # Its audit rows are links in the chain of its serial's aggregate (core.chain).
+    audit_aggregate = "serial"
 
     signed_fields = (
         "serial",
@@ -149,6 +153,8 @@ class SerialStepOverride(SignableModel, AuditedModel):
     """A waiver: this step is not required for this unit, with the reason, signed "waived"."""
 
     site_lookup = "serial__batch__site"
+    # Its audit rows are links in the chain of its serial's aggregate (core.chain).
+    audit_aggregate = "serial"
 
     signed_fields = ("serial", "step", "reason", "active")
 

@@ -4,7 +4,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from core.exceptions import Conflict
-from core.models import AuditedModel, AuditedQuerySet, AuditStampedModel
+from core.models import AuditChainFields, AuditedModel, AuditedQuerySet, AuditStampedModel
 
 
 class Site(AuditedModel):
@@ -46,7 +46,12 @@ class User(AbstractUser, AuditStampedModel):
 
     objects = UserManager()
     # Group and site membership is part of the trail: who held which authority when.
-    history = HistoricalRecords(m2m_fields=["groups", "sites"], excluded_fields=["last_login"])
+    history = HistoricalRecords(
+        m2m_fields=["groups", "sites"],
+        excluded_fields=["last_login"],
+        bases=[AuditChainFields],
+        m2m_bases=[AuditChainFields],
+    )
 
     class Meta:
         ordering = ["username"]

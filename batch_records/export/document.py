@@ -26,6 +26,7 @@ from batch_records.models import (
 )
 from batch_records.specifications import evaluate_specifications
 from core.audit import json_value
+from core.verification import verify_record
 
 from . import reading
 from .reading import RECORDS, Labels, decimal_text, material_label, person, release_state, utc
@@ -303,6 +304,8 @@ def _build(batch_pk, *, exported_by, exported_at):
         "deviations": [_deviation_entry(deviation) for deviation in deviations],
         "signatures": signatures,
         "audit_trail": trail,
+        # The keyed hash chain of the batch's audit rows, recomputed at export (core.verification).
+        "audit_verification": {**verify_record(batch).as_dict(), "verified_at": utc(exported_at)},
     }
     document["summary"] = {
         "steps": len(step_entries),

@@ -185,6 +185,12 @@ def _header(document):
         f"({summary['signatures_no_longer_valid']} no longer valid), {summary['deviations']} deviations, "
         f"{summary['audit_entries']} audit trail entries."
     )
+    verification = document["audit_verification"]
+    head = verification["head"]
+    counts += (
+        f" Audit trail hash chain: {'intact' if verification['intact'] else 'BROKEN'}, "
+        f"{verification['links']} links, head #{head['seq']} {head['hash'][:16]}…"
+    )
     return [
         Text(f"Executed batch record {escape(header['batch_id'])}", "title"),
         Banner(header["release_state"], header["released"]),

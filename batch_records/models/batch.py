@@ -94,6 +94,8 @@ class BatchStep(SignableModel, AuditedModel):
     """One manufacturing instruction as executed in a batch (snapshot of the MBR step)."""
 
     site_lookup = "batch__site"
+    # Its audit rows are links in the chain of its batch's aggregate (core.chain).
+    audit_aggregate = "batch"
 
     signed_fields = (
         "batch",

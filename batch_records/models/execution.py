@@ -11,6 +11,8 @@ class BatchDeviation(SignableModel, AuditedModel):
     """A deviation that happened in one batch (21 CFR 211.192): blocks release until resolved."""
 
     site_lookup = "batch__site"
+    # Its audit rows are links in the chain of its batch's aggregate (core.chain).
+    audit_aggregate = "batch"
 
     number_field = "deviation_id"
     number_prefix = "BD"
@@ -74,6 +76,8 @@ class BatchMaterial(SignableModel, AuditedModel):
     """One bill-of-materials line as dispensed and consumed in a batch (21 CFR 211.101)."""
 
     site_lookup = "batch__site"
+    # Its audit rows are links in the chain of its batch's aggregate (core.chain).
+    audit_aggregate = "batch"
 
     # What the dispenser and the second-person verifier attest (21 CFR 211.101(c), (d)). The
     # quantity used is recorded later by an unsigned action: covering it would void both
@@ -151,6 +155,8 @@ class BatchEquipment(SignableModel, AuditedModel):
     """The equipment use log of a batch (21 CFR 211.182)."""
 
     site_lookup = "batch__site"
+    # Its audit rows are links in the chain of its batch's aggregate (core.chain).
+    audit_aggregate = "batch"
 
     signed_fields = (
         "batch",

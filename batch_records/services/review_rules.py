@@ -30,6 +30,7 @@ from batch_records.choices import (
     StepStatus,
 )
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchStep
+from core.verification import verify_record
 
 from .guards import material_tolerance_percent, yield_within_limits
 
@@ -216,6 +217,13 @@ EQUIPMENT = Subject(_equipment, _equipment_ref, lambda record: record.status)
 SIGNATURES = Subject(
     _signature_checks, lambda batch, check: check.reference, lambda check: getattr(check.record, "status", None)
 )
+# The batch's audit trail against its keyed hash chain (core.verification), recomputed only
+# where a rule asks for it: at the release gate and in the review QA reads, never in the
+# flags kept at each write.
+AUDIT_TRAIL = Subject(
+    lambda batch: [batch], lambda batch, record: batch.batch_id, lambda record: record.status, verify_record
+)
+AUDIT_TRAIL_BROKEN = "audit_trail_broken"
 
 
 def _deviation_message(deviation, context):
@@ -373,6 +381,18 @@ RULES = (
         review=ALWAYS,
         blocks_release=True,
     ),
+    # Listed first in the review by batch_review (see there).
+    Rule(
+        AUDIT_TRAIL_BROKEN,
+        AUDIT_TRAIL,
+        lambda batch, report: not report.intact,
+        lambda batch, report: (
+            f"The audit trail of {batch.batch_id} does not verify: {report.breaks[0]}. "
+            "A record may have been changed outside the application."
+        ),
+        review=None,
+        blocks_release=True,
+    ),
 )
 
 
@@ -449,14 +469,16 @@ def execution_roles_of(batch, user):
 def batch_review(batch):
     """What the review endpoint shows: the review list, the flag it gives, and the release
     conditions still unmet (empty: the batch may be released)."""
-    exceptions = review_exceptions(batch)
+    unmet = unmet_release_conditions(batch)
+    # A broken audit trail heads the review list too (verified once, for both lists).
+    exceptions = [item for item in unmet if item["kind"] == AUDIT_TRAIL_BROKEN] + review_exceptions(batch)
     return {
         "batch": batch.pk,
         "batch_id": batch.batch_id,
         "status": batch.status,
         "review_by_exception": not exceptions,
         "exceptions": exceptions,
-        "unmet_conditions": unmet_release_conditions(batch),
+        "unmet_conditions": unmet,
         "reviewed_by": batch.reviewed_by.get_username() if batch.reviewed_by_id else None,
         "reviewed_at": batch.reviewed_at,
     }

@@ -78,6 +78,31 @@ class AuditedModelSerializer(SiteScopedRelationsMixin, StrictFieldsMixin, serial
         return [field.name for field in instance._meta.fields if field.name not in self.fields]
 
 
+class ChainHeadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    hash = serializers.CharField()
+
+
+class ChainBreakSerializer(serializers.Serializer):
+    aggregate = serializers.CharField()
+    seq = serializers.IntegerField(allow_null=True)
+    problem = serializers.CharField()
+    table = serializers.CharField()
+    row_id = serializers.JSONField(allow_null=True)
+    details = serializers.DictField()
+
+
+class AuditVerificationSerializer(serializers.Serializer):
+    """GET <resource>/{id}/verify/: the keyed hash chain of the record's aggregate."""
+
+    aggregate = serializers.CharField()
+    intact = serializers.BooleanField()
+    links = serializers.IntegerField()
+    head = ChainHeadSerializer()
+    first_break = ChainBreakSerializer(allow_null=True)
+    verified_at = serializers.DateTimeField()
+
+
 class SignatureSerializer(serializers.Serializer):
     """Output only (its fields are not marked read-only so the schema can describe it
     for the read-only `signatures` field of every record)."""

@@ -34,6 +34,7 @@ from django.utils import timezone
 from rest_framework import ISO_8601, relations, serializers
 from rest_framework.settings import api_settings
 
+from core.chain import signature_hash_matches
 from core.models import Signature
 
 from .serializers import AllowedActionsField, SignatureSerializer, SignaturesField
@@ -137,11 +138,13 @@ class SignaturesColumn(Column):
         signatures = Signature.objects.filter(content_type=content_type, object_id__in=[row["pk"] for row in rows])
         tz = context["timezone"]
         by_record = defaultdict(list)
-        for signature in signatures.values("object_id", *(lookup for _, lookup, _ in self.fields)):
+        columns = ("object_id", "hash_key_id", "chain_hash", *(lookup for _, lookup, _ in self.fields))
+        for signature in signatures.values(*columns):
             item = {}
             for name, lookup, represent in self.fields:
                 item[name] = _shown(signature[lookup], represent, tz)
-            by_record[signature["object_id"]].append((signature["content_hash"], item))
+            stored = (signature["content_hash"], signature["hash_key_id"], bool(signature["chain_hash"]))
+            by_record[signature["object_id"]].append((*stored, item))
         return by_record
 
     def value(self, row, by_record):
@@ -149,7 +152,10 @@ class SignaturesColumn(Column):
         if not signatures:
             return []
         current = self.model.hash_content(row["pk"], {name: row[attname] for name, attname in self.signed})
-        return [{**item, "valid": stored == current} for stored, item in signatures]
+        return [
+            {**item, "valid": signature_hash_matches(stored, key_id, current, chained=chained)}
+            for stored, key_id, chained, item in signatures
+        ]
 
 
 @cache

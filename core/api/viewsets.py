@@ -10,6 +10,7 @@ import hashlib
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
@@ -21,10 +22,11 @@ from core.exceptions import Conflict, NotPermitted, PreconditionFailed
 from core.models import canonical_json
 from core.scoping import visible_to
 from core.services import lock
+from core.verification import verify_record
 
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import IdempotentPostMixin
-from .serializers import HistoryEntrySerializer
+from .serializers import AuditVerificationSerializer, HistoryEntrySerializer
 from .values import ValuesRows
 
 
@@ -87,6 +89,9 @@ idempotency_parameter = OpenApiParameter(
     required=False,
     description="Retry-safe POST: the same key and body return the first response and do nothing twice.",
 )
+
+
+VERIFY_PERMISSION = "core.verify_audit_trail"
 
 
 def record_action(input_serializer=None, *, methods=("post",), **kwargs):
@@ -181,7 +186,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
             queryset = queryset.select_related(None)
         elif self.action == "list" and self.list_defer:
             queryset = queryset.defer(*self.list_defer)
-        elif self.action not in ("list", "history") and self.detail_prefetch_related:
+        elif self.action not in ("list", "history", "verify") and self.detail_prefetch_related:
             # The history route reads the record's own history rows, not its nested children.
             queryset = queryset.prefetch_related(*self.detail_prefetch_related)
         return visible_to(queryset, self.request.user, self.site_field)
@@ -370,3 +375,15 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         previous = rows.filter(history_id__lt=page[0].history_id).last() if page else None
         entries = history_entries(page, previous)
         return self.get_paginated_response(HistoryEntrySerializer(entries, many=True).data)
+
+    @extend_schema(responses=AuditVerificationSerializer, filters=False)
+    @action(detail=True, methods=["get"])
+    def verify(self, request, *args, **kwargs):
+        """QA: recompute the keyed hash chain of the audit trail this record belongs to (a batch
+        with its steps, materials, equipment and deviations; an MBR; a lot with its ledger)."""
+        if not request.user.has_perm(VERIFY_PERMISSION):
+            raise NotPermitted("Verifying the audit trail is for QA (permission core.verify_audit_trail).")
+        record = self.get_object()
+        report = verify_record(record).as_dict()
+        report["verified_at"] = timezone.now()
+        return Response(AuditVerificationSerializer(report).data)

@@ -16,11 +16,10 @@ from core.audit import PG_FUNCTION, TRIGGER_PREFIX, owns_schema_tables
 from core.db_roles import (
     AUDIT_TABLE_PRIVILEGES,
     check_runtime_role,
-    create_runtime_role,
-    grant_runtime_privileges,
     runtime_privileges,
 )
 from core.models import Signature
+from core.testing import acting_as_runtime_role
 from documents.models import Document
 from documents.tests.factories import DocumentFactory
 from inventory.models import LotMovement
@@ -37,19 +36,8 @@ AUDIT_TABLES = [
 @pytest.fixture
 def runtime_role():
     """The name of a role acting as the server does, the connection switched to it."""
-    if not owns_schema_tables():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_user")
-            yield cursor.fetchone()[0]
-        return
-    role = f"ebr_test_runtime_{uuid.uuid4().hex[:8]}"
-    create_runtime_role(role, login=False)
-    grant_runtime_privileges(role)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL ROLE {role}")
-    yield role
-    with connection.cursor() as cursor:
-        cursor.execute("RESET ROLE")
+    with acting_as_runtime_role() as role:
+        yield role
 
 
 def refused(sql, params=None):
