@@ -137,7 +137,7 @@ def _signatures(signatures):
             when(signature["signed_at"]),
             markup(signature["record_status"]),
             markup(signature["comment"]),
-            f"{valid}<br/>SHA-256 {signature['content_hash'][:16]}…",
+            f"{valid}<br/>HMAC {signature['content_hash'][:16]}…",
         ]
         rows.append([Row(cells, None if signature["valid"] else "alert")])
     return Grid(SIGNATURE_COLUMNS, rows)
@@ -452,7 +452,7 @@ def printed_record(document):
             Text("Electronic signatures", "h2"),
             Text(
                 "Every signature on the batch and its steps, materials, equipment use and deviations. "
-                "Valid: the record still has the content it had when signed (SHA-256).",
+                "Valid: the record still has the content it had when signed (keyed hash, HMAC-SHA-256).",
                 "intro",
             ),
             _signatures(document["signatures"]),
