@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
         from simple_history.models import HistoricalChanges
         from simple_history.signals import pre_create_historical_m2m_records, pre_create_historical_record
 
+        from . import checks  # noqa: F401 - registers the deployment checks
         from .audit import on_post_migrate, refuse_audit_row_delete
         from .chain import link_append_only_row, link_history_m2m_rows, link_history_row
         from .models import AuditChainFields
