@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0002_initial'),
+        ('documents', '0004_document_site_required'),
     ]
 
     operations = [
