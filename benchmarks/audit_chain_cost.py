@@ -41,10 +41,12 @@ def main():
     try:
         from core.chain import link, link_history_row
         from documents.models import Document
-        from users.models import User
+        from users.models import Site, User
 
         user = User.objects.create_user("timing", password="Timing-Password-42", first_name="T", last_name="U")
-        document = Document(title="Timing")
+        site = Site(code="TIMING", name="Timing")
+        site.save(actor=user)
+        document = Document(title="Timing", site=site)
         document.save(actor=user)
 
         def one_write(index):

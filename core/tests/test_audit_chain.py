@@ -26,8 +26,8 @@ def _links(document):
     return list(document.history.order_by("history_id").values_list("chain_aggregate", "chain_seq", "chain_key_id"))
 
 
-def test_history_rows_are_links_of_their_records_chain(author):
-    document = Document(title="SOP 7", version="1.0")
+def test_history_rows_are_links_of_their_records_chain(author, site):
+    document = Document(title="SOP 7", version="1.0", site=site)
     document.save(actor=author)
     document.title = "SOP 7 (revised)"
     document.save(actor=author, reason="Typo")
@@ -123,10 +123,10 @@ def test_verify_all_by_aggregate_and_since(author):
     assert aggregate_key(Document, second.pk) in [report.aggregate for report in recent]
 
 
-def test_canonical_content_is_the_same_before_saving_and_after_reading(author):
+def test_canonical_content_is_the_same_before_saving_and_after_reading(author, site):
     """Decimals, dates, JSON: the link computed from the unsaved row verifies against the
     row read back from the database."""
-    document = Document(title="Ünïcode — SOP", version="2.0", description="x" * 3000)
+    document = Document(title="Ünïcode — SOP", version="2.0", description="x" * 3000, site=site)
     document.save(actor=author)
     assert verify_aggregate(aggregate_key(Document, document.pk)).intact
     assert canonical_json({"b": 1, "a": 2}) == '{"a":2,"b":1}'
