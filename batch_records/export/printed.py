@@ -104,6 +104,10 @@ def who(person, at=None):
     return f"{text}<br/>{when(at)}" if at else text
 
 
+def _count(number, one, many=None):
+    return f"{number} {one if number == 1 else many or one + 's'}"
+
+
 def _limits(field):
     low, high = field["min"], field["max"]
     if low is None and high is None:
@@ -181,9 +185,10 @@ def _header(document):
     ]
     summary = document["summary"]
     counts = (
-        f"{summary['steps']} steps ({summary['corrected_steps']} corrected), {summary['signatures']} signatures "
-        f"({summary['signatures_no_longer_valid']} no longer valid), {summary['deviations']} deviations, "
-        f"{summary['audit_entries']} audit trail entries."
+        f"{_count(summary['steps'], 'step')} ({summary['corrected_steps']} corrected), "
+        f"{_count(summary['signatures'], 'signature')} ({summary['signatures_no_longer_valid']} no longer valid), "
+        f"{_count(summary['deviations'], 'deviation')}, "
+        f"{_count(summary['audit_entries'], 'audit trail entry', 'audit trail entries')}."
     )
     verification = document["audit_verification"]
     head = verification["head"]

@@ -120,6 +120,8 @@ def test_page_one_prints_every_header_and_master_batch_record_value(printed):
         f"Title {mbr['title']}",
         f"Author {person(mbr['author'])}",
         f"Approved by {person(mbr['approved_by'], mbr['approval_date'])}",
+        "5 steps (1 corrected)",
+        "1 deviation,",
     ]
     missing = [value for value in expected if value not in page_one]
     assert not missing, f"not printed on page 1: {missing}\n{page_one}"
