@@ -27,8 +27,8 @@ PAYLOAD_VERSION = 1
 class DomainEvent(models.Model):
     """One business transition (BATCH_COMPLETED, LOT_RELEASED...), as committed."""
 
-    # Feed cursor; on PostgreSQL the feed shows a position only once every transaction that
-    # started before it has ended (see `transaction_id`), so a cursor never skips a row.
+    # Feed cursor; the feed shows a position only once no transaction can still commit a
+    # lower one (events.services.committed_events), so a cursor never skips a row.
     position = models.BigAutoField(primary_key=True)
     event_id = models.UUIDField("event ID", default=uuid.uuid4, unique=True, editable=False)
     event_type = models.CharField(max_length=64, db_index=True)
@@ -46,9 +46,6 @@ class DomainEvent(models.Model):
     actor_username = models.CharField(max_length=150, blank=True)
     payload_version = models.PositiveSmallIntegerField(default=PAYLOAD_VERSION)
     payload = models.JSONField(default=dict)
-    # PostgreSQL: the writing transaction's id (pg_current_xact_id), to hide rows of
-    # transactions that may still commit below a cursor. Null on SQLite (one writer).
-    transaction_id = models.BigIntegerField(null=True, blank=True, editable=False)
     # NATS JetStream delivery: set once the stream acknowledged the message.
     nats_published_at = models.DateTimeField(null=True, blank=True, db_index=True)
     nats_stream_sequence = models.PositiveBigIntegerField(null=True, blank=True)

@@ -5,7 +5,6 @@ import hmac
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.exceptions import Conflict, NotPermitted
@@ -17,10 +16,17 @@ from .registry import EVENT_TYPES, known_event_types
 SIGNATURE_HEADER = "X-EBR-Signature"
 
 
-def _current_transaction_id():
-    if connection.vendor == "postgresql":
-        return RawSQL("pg_current_xact_id()::text::bigint", [])
-    return None
+# PostgreSQL advisory lock (per database) shared by every transaction that writes an event
+# and taken alone, for an instant, by the feed: see committed_events().
+OUTBOX_LOCK = 0x4542_525F_4F42  # "EBR_OB"
+
+
+def _take_outbox_lock(*, exclusive):
+    if connection.vendor != "postgresql":
+        return  # SQLite: one writer at a time already
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [OUTBOX_LOCK])
 
 
 def record_event(event_type, *, aggregate_id, site_id, actor, payload):
@@ -34,6 +40,7 @@ def record_event(event_type, *, aggregate_id, site_id, actor, payload):
     declared = EVENT_TYPES.get(event_type)
     if declared is None:
         raise ValueError(f"Undeclared event type {event_type!r}.")
+    _take_outbox_lock(exclusive=False)  # before the position is drawn (see committed_events)
     return DomainEvent.objects.create(
         event_type=event_type,
         domain=declared.domain,
@@ -43,19 +50,26 @@ def record_event(event_type, *, aggregate_id, site_id, actor, payload):
         actor=actor if getattr(actor, "pk", None) else None,
         actor_username=actor.get_username() if getattr(actor, "pk", None) else "",
         payload=payload,
-        transaction_id=_current_transaction_id(),
     )
 
 
 def committed_events():
-    """Events whose position no open transaction can still go below (PostgreSQL hands out
-    positions at insert, not at commit): a feed read after cursor N never misses a row that
-    commits later with a position under N."""
+    """The events a feed may show: all rows up to a position below which no transaction can
+    still commit one.
+
+    PostgreSQL draws positions when a row is inserted, not when it commits, so an event can
+    commit after a later one; a client that read past it would never see it. Every writer
+    holds a shared advisory lock from before it draws its position until it ends; the feed
+    takes the lock exclusively for an instant, which waits for the writers already under
+    way, and reads the highest committed position. A writer that starts afterwards draws a
+    higher one."""
     events = DomainEvent.objects.all()
-    if connection.vendor == "postgresql":
-        horizon = RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", [])
-        events = events.filter(transaction_id__lt=horizon)
-    return events
+    if connection.vendor != "postgresql":
+        return events
+    with transaction.atomic():
+        _take_outbox_lock(exclusive=True)
+        horizon = DomainEvent.objects.order_by("-position").values_list("position", flat=True).first()
+    return events.filter(position__lte=horizon or 0)
 
 
 # --- webhooks ----------------------------------------------------------------------------

@@ -42,6 +42,14 @@ class DomainEventSerializer(serializers.ModelSerializer):
         return event.nats_published_at is not None
 
 
+class EventFeedPageSerializer(serializers.Serializer):
+    """One page of the feed: send `next_cursor` as `after` to read on."""
+
+    results = DomainEventSerializer(many=True)
+    next_cursor = serializers.CharField()
+    has_more = serializers.BooleanField()
+
+
 class WebhookSerializer(AuditedModelSerializer):
     """A webhook: the site whose events it receives, which types, where; the secret signs each
     body (X-EBR-Signature) and is never shown back."""

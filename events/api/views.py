@@ -1,4 +1,5 @@
 from django.db import transaction
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -13,7 +14,12 @@ from events import services
 from events.filtersets import DomainEventFilterSet, WebhookDeliveryFilterSet, WebhookFilterSet
 from events.models import DomainEvent, Webhook, WebhookDelivery
 
-from .serializers import DomainEventSerializer, WebhookDeliverySerializer, WebhookSerializer
+from .serializers import (
+    DomainEventSerializer,
+    EventFeedPageSerializer,
+    WebhookDeliverySerializer,
+    WebhookSerializer,
+)
 
 FEED_LIMIT_DEFAULT = 100
 FEED_LIMIT_MAX = 500
@@ -27,6 +33,13 @@ class SiteScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return visible_to(super().get_queryset(), self.request.user, self.site_field)
+
+
+class FeedSchema(AutoSchema):
+    """The feed answers one page object ({results, next_cursor, has_more}), not an array."""
+
+    def _is_list_view(self, serializer=None):
+        return False
 
 
 class DomainEventViewSet(SiteScopedReadOnlyViewSet):
@@ -43,6 +56,7 @@ class DomainEventViewSet(SiteScopedReadOnlyViewSet):
     site_field = "site"
     pagination_class = None
     filter_backends = [FilterBackend]
+    schema = FeedSchema()
 
     def get_queryset(self):
         queryset = visible_to(services.committed_events().select_related("site"), self.request.user, self.site_field)
@@ -58,7 +72,8 @@ class DomainEventViewSet(SiteScopedReadOnlyViewSet):
             ),
             OpenApiParameter("type", str, description="Event types, comma-separated (BATCH_COMPLETED,LOT_RELEASED)."),
         ],
-        responses={200: DomainEventSerializer(many=True)},
+        responses={200: EventFeedPageSerializer},
+        operation_id="events_feed",
     )
     def list(self, request, *args, **kwargs):
         limit = self._limit()
