@@ -28,6 +28,7 @@ from core.api.serializers import (
     SignatureInputSerializer,
     SignaturesField,
     SignedReasonInputSerializer,
+    change_reason_field,
     username_field,
 )
 from deviations.models import Deviation
@@ -238,7 +239,7 @@ class BatchDeviationListSerializer(BatchDeviationSerializer):
 class BatchDeviationUpdateSerializer(BatchDeviationSerializer):
     """The investigation, written while the deviation is open or investigating (PATCH)."""
 
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta(BatchDeviationSerializer.Meta):
         fields = [*BatchDeviationSerializer.Meta.fields, "reason"]
@@ -340,7 +341,7 @@ class BatchRecordSerializer(BatchRecordListSerializer):
     deviations = BatchDeviationSerializer(many=True, read_only=True)
     signatures = SignaturesField()
     allowed_actions = AllowedActionsField(BATCH_WORKFLOW)
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta:
         model = BatchRecord

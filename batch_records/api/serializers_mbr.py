@@ -1,9 +1,13 @@
-from rest_framework import serializers
-
 from batch_records.models import MasterBatchRecord
 from batch_records.services.mbr import may_approve
 from batch_records.workflows import MBR_WORKFLOW
-from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField, username_field
+from core.api.serializers import (
+    AllowedActionsField,
+    AuditedModelSerializer,
+    SignaturesField,
+    change_reason_field,
+    username_field,
+)
 
 
 class MBRAllowedActionsField(AllowedActionsField):
@@ -57,7 +61,7 @@ class MasterBatchRecordSerializer(AuditedModelSerializer):
     approved_by = username_field()
     signatures = SignaturesField()
     allowed_actions = MBRAllowedActionsField(MBR_WORKFLOW)
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta:
         model = MasterBatchRecord

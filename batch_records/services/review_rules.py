@@ -204,7 +204,7 @@ class Rule:
     holds: Callable  # (record, context) -> bool
     message: Callable  # (record, context) -> str
     review: str | None  # ALWAYS, WITH_QA or None (not in the review list)
-    blocks_release: bool
+    blocks_release: bool | Callable  # or (record) -> bool: which of its items block
 
 
 BATCH = Subject(lambda batch: [batch], lambda batch, record: batch.batch_id, lambda record: record.status)
@@ -368,18 +368,10 @@ RULES = (
     Rule(
         "invalid_signature",
         SIGNATURES,
-        lambda check, context: not check.valid and not check.is_latest,
+        lambda check, context: not check.valid,
         lambda check, context: _signature_message(check),
         review=ALWAYS,
-        blocks_release=False,
-    ),
-    Rule(
-        "invalid_signature",
-        SIGNATURES,
-        lambda check, context: not check.valid and check.is_latest,
-        lambda check, context: _signature_message(check),
-        review=ALWAYS,
-        blocks_release=True,
+        blocks_release=lambda check: check.is_latest,
     ),
     # Listed first in the review by batch_review (see there).
     Rule(
@@ -400,9 +392,10 @@ def _item(kind, reference, message, status=None):
     return {"kind": kind, "reference": reference, "status": status, "message": message}
 
 
-def _evaluate(batch, applies):
+def _evaluate(batch, applies, for_release=False):
     """The items of the rules `applies(rule)` selects: subject by subject in table order,
-    record by record, each record's rules in table order."""
+    record by record, each record's rules in table order. `for_release`: only the items
+    that block release."""
     load_batch_contents(batch)
     items = []
     subjects = list(dict.fromkeys(rule.subject for rule in RULES))
@@ -416,9 +409,13 @@ def _evaluate(batch, applies):
             items.extend(
                 _item(rule.kind, reference, rule.message(record, context), status)
                 for rule in rules
-                if rule.holds(record, context)
+                if rule.holds(record, context) and (not for_release or _blocks(rule, record))
             )
     return items
+
+
+def _blocks(rule, record):
+    return rule.blocks_release(record) if callable(rule.blocks_release) else rule.blocks_release
 
 
 def review_exceptions(batch):
@@ -432,7 +429,7 @@ def review_exceptions(batch):
 
 def unmet_release_conditions(batch):
     """Every condition that forbids releasing `batch` now, each with what it concerns."""
-    return _evaluate(batch, lambda rule: rule.blocks_release)
+    return _evaluate(batch, lambda rule: rule.blocks_release is not False, for_release=True)
 
 
 def execution_roles_of(batch, user):

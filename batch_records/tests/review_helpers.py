@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from batch_records.services.batches import complete_batch
 from batch_records.services.deviations import investigate_batch_deviation, resolve_batch_deviation
+from batch_records.services.equipment_usage import add_batch_equipment, start_usage, verify_calibration, verify_cleaning
 from batch_records.services.materials import consume_material, dispense_material, return_material, verify_material
 from batch_records.services.review import submit_batch_for_review
 from batch_records.services.steps import complete_step, start_step, verify_step
@@ -60,6 +61,14 @@ def return_unused_materials(batch, operator):
             password=PASSWORD,
         )
         return_material(material, actor=operator, reason="Not used in this batch")
+
+
+def equipment_in_use(batch, operator, verifier, equipment_name="Blender V-200", **fields):
+    """An equipment use logged for the batch, its calibration and cleaning verified, started."""
+    usage = add_batch_equipment(batch, actor=operator, equipment_name=equipment_name, **fields)
+    verify_calibration(usage, actor=verifier)
+    verify_cleaning(usage, actor=verifier)
+    return start_usage(usage, actor=operator)
 
 
 def finish_production(batch, operator, produced="100"):

@@ -13,17 +13,14 @@ from batch_records.services.deviations import (
     open_batch_deviation,
 )
 from batch_records.services.equipment_usage import (
-    add_batch_equipment,
     end_usage,
-    start_usage,
-    verify_calibration,
-    verify_cleaning,
 )
 from batch_records.services.materials import consume_material, dispense_material, return_material, verify_material
 from batch_records.services.review import quarantine_batch, return_batch_to_review, submit_batch_for_review
 from batch_records.services.steps import complete_step, start_step, verify_step
 from batch_records.tests.review_helpers import (
     BATCHES,
+    equipment_in_use,
     finish_production,
     perform_steps,
     reconcile_materials,
@@ -166,10 +163,7 @@ def test_equipment_still_in_use_blocks_release(
     make_started_batch, operator, verifier, qa_reviewer, qa_approver, api_client_for
 ):
     batch = make_started_batch()
-    usage = add_batch_equipment(batch, actor=operator, equipment_name="Blender V-200")
-    verify_calibration(usage, actor=verifier)
-    verify_cleaning(usage, actor=verifier)
-    start_usage(usage, actor=operator)
+    equipment_in_use(batch, operator, verifier)
     perform_steps(batch, operator)
     verify_steps(batch, verifier)
     reconcile_materials(batch, operator, verifier)
@@ -184,10 +178,7 @@ def test_ended_equipment_use_does_not_block_release(
     make_started_batch, operator, verifier, qa_reviewer, qa_approver, api_client_for
 ):
     batch = make_started_batch()
-    usage = add_batch_equipment(batch, actor=operator, equipment_name="Blender V-200")
-    verify_calibration(usage, actor=verifier)
-    verify_cleaning(usage, actor=verifier)
-    end_usage(start_usage(usage, actor=operator), actor=operator)
+    end_usage(equipment_in_use(batch, operator, verifier), actor=operator)
     perform_steps(batch, operator)
     verify_steps(batch, verifier)
     reconcile_materials(batch, operator, verifier)
@@ -226,10 +217,7 @@ def test_every_unmet_condition_is_listed_together(
     make_started_batch, operator, verifier, qa_reviewer, qa_approver, api_client_for
 ):
     batch = make_started_batch()
-    usage = add_batch_equipment(batch, actor=operator, equipment_name="Blender V-200")
-    verify_calibration(usage, actor=verifier)
-    verify_cleaning(usage, actor=verifier)
-    start_usage(usage, actor=operator)
+    equipment_in_use(batch, operator, verifier)
     perform_steps(batch, operator)
     step = batch.steps.get(step_number=2)
     step.actual_values = {"appearance_ok": False, "remarks": "edited"}

@@ -6,11 +6,7 @@ import pytest
 from batch_records.models import BatchDeviation, BatchEquipment
 from batch_records.services.deviations import open_batch_deviation
 from batch_records.services.equipment_usage import (
-    add_batch_equipment,
     end_usage,
-    start_usage,
-    verify_calibration,
-    verify_cleaning,
 )
 from batch_records.services.review import reject_batch, release_batch
 from batch_records.tests.review_helpers import (
@@ -18,6 +14,7 @@ from batch_records.tests.review_helpers import (
     DEVIATIONS,
     MATERIALS,
     STEPS,
+    equipment_in_use,
     finish_production,
     perform_steps,
     reconcile_materials,
@@ -37,10 +34,7 @@ def final_batch(request, make_started_batch, operator, verifier, qa_reviewer, qa
     from batch_records.services.review import submit_batch_for_review
 
     batch = make_started_batch()
-    usage = add_batch_equipment(batch, actor=operator, equipment_name="Blender V-200")
-    verify_calibration(usage, actor=verifier)
-    verify_cleaning(usage, actor=verifier)
-    end_usage(start_usage(usage, actor=operator), actor=operator)
+    end_usage(equipment_in_use(batch, operator, verifier), actor=operator)
     perform_steps(batch, operator)
     verify_steps(batch, verifier)
     reconcile_materials(batch, operator, verifier)

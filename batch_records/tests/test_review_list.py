@@ -7,13 +7,14 @@ from decimal import Decimal
 import pytest
 
 from batch_records.services.deviations import open_batch_deviation
-from batch_records.services.equipment_usage import add_batch_equipment, start_usage, verify_calibration, verify_cleaning
+from batch_records.services.equipment_usage import add_batch_equipment
 from batch_records.services.materials import dispense_material, return_material, verify_material
 from batch_records.services.review import submit_batch_for_review
 from batch_records.services.steps import correct_step, skip_step, start_step
 from batch_records.tests.factories import manufacturing_instructions
 from batch_records.tests.review_helpers import (
     BATCHES,
+    equipment_in_use,
     finish_production,
     perform_steps,
     reconcile_materials,
@@ -212,10 +213,7 @@ def batch_with_work_left(make_started_batch, operator, verifier):
         password=PASSWORD,
     )
     return_material(first, actor=operator, reason="Wrong container; batch used a fresh draw")
-    blender = add_batch_equipment(batch, actor=operator, equipment_name="Blender V-200")
-    verify_calibration(blender, actor=verifier)
-    verify_cleaning(blender, actor=verifier)
-    start_usage(blender, actor=operator)
+    equipment_in_use(batch, operator, verifier)
     add_batch_equipment(batch, actor=operator, equipment_name="Tablet press P-1")
     return finish_production(batch, operator)
 

@@ -3,7 +3,13 @@ from rest_framework import serializers
 
 from capa.models import CAPA
 from capa.workflows import CAPA_WORKFLOW
-from core.api.serializers import ActionInputSerializer, AllowedActionsField, AuditedModelSerializer, SignaturesField
+from core.api.serializers import (
+    ActionInputSerializer,
+    AllowedActionsField,
+    AuditedModelSerializer,
+    SignaturesField,
+    change_reason_field,
+)
 from deviations.models import Deviation
 
 
@@ -45,7 +51,7 @@ class CAPASerializer(AuditedModelSerializer):
     closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     signatures = SignaturesField()
     allowed_actions = AllowedActionsField(CAPA_WORKFLOW)
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta:
         model = CAPA

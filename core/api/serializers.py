@@ -13,6 +13,11 @@ def username_field(**kwargs):
     return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, **kwargs)
 
 
+def change_reason_field():
+    """The optional `reason` a write carries into the audit trail (never shown back)."""
+    return serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+
+
 class SiteScopedRelationsMixin:
     """Relations in a payload may only name records of the user's own sites."""
 

@@ -1,6 +1,12 @@
 from rest_framework import serializers
 
-from core.api.serializers import ActionInputSerializer, AllowedActionsField, AuditedModelSerializer, SignaturesField
+from core.api.serializers import (
+    ActionInputSerializer,
+    AllowedActionsField,
+    AuditedModelSerializer,
+    SignaturesField,
+    change_reason_field,
+)
 from deviations.models import Deviation
 from deviations.workflows import DEVIATION_WORKFLOW
 
@@ -35,7 +41,7 @@ class DeviationSerializer(AuditedModelSerializer):
     capas = serializers.SlugRelatedField(slug_field="capa_id", many=True, read_only=True)
     signatures = SignaturesField()
     allowed_actions = AllowedActionsField(DEVIATION_WORKFLOW)
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta:
         model = Deviation

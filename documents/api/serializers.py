@@ -1,6 +1,4 @@
-from rest_framework import serializers
-
-from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField
+from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField, change_reason_field
 from documents.models import Document
 from documents.workflows import DOCUMENT_WORKFLOW
 from users.models import Site
@@ -24,7 +22,7 @@ class DocumentSerializer(AuditedModelSerializer):
     site_code = serializers.CharField(source="site.code", read_only=True)
     signatures = SignaturesField()
     allowed_actions = AllowedActionsField(DOCUMENT_WORKFLOW)
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta:
         model = Document

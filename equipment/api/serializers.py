@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from core.api.serializers import ActionInputSerializer, AllowedActionsField, AuditedModelSerializer
+from core.api.serializers import ActionInputSerializer, AllowedActionsField, AuditedModelSerializer, change_reason_field
 from equipment.models import CalibrationRecord, CleaningLog, Equipment, RecordResult
 from equipment.services import usability_problems
 from equipment.workflows import EQUIPMENT_WORKFLOW, SETTABLE_STATUSES
@@ -36,7 +36,7 @@ class EquipmentSerializer(AuditedModelSerializer):
     site_code = serializers.CharField(source="site.code", read_only=True)
     usability_problems = serializers.SerializerMethodField()
     allowed_actions = AllowedActionsField(EQUIPMENT_WORKFLOW)
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta:
         model = Equipment

@@ -7,6 +7,7 @@ from core.api.serializers import (
     AuditedModelSerializer,
     ReasonInputSerializer,
     SignaturesField,
+    change_reason_field,
     username_field,
 )
 from inventory.choices import LotStatus
@@ -27,7 +28,7 @@ def money_field(**kwargs):
 
 
 class MaterialSerializer(AuditedModelSerializer):
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta:
         model = Material
@@ -118,7 +119,7 @@ class LotSerializer(LotListSerializer):
     released_by = username_field()
     signatures = SignaturesField()
     allowed_actions = AllowedActionsField(LOT_WORKFLOW)
-    reason = serializers.CharField(write_only=True, required=False, help_text="Reason for the change (audit trail).")
+    reason = change_reason_field()
 
     class Meta(LotListSerializer.Meta):
         fields = [
