@@ -7,6 +7,10 @@ write BENCHMARKS.md.
 Every load is bounded in requests and time; the servers started here (gunicorn, and a
 throwaway Redis for the shared cache when redis-server is installed) are stopped at the end.
 See docs/benchmarks.md for what each scenario measures.
+
+One file on purpose (over 600 lines): it is a script run as a whole, the scenarios S1–S6
+share its server handles, tokens and report, and each scenario reads top to bottom as it
+is documented; the reusable pieces are in load.py, dataset.py and baselines.py.
 """
 
 import argparse

@@ -39,17 +39,20 @@ def fefo_key(lot):
     return (lot.expiry_date is None, lot.expiry_date or date.max, len(lot.lot_id), lot.lot_id)
 
 
-def usable_lots(material_code, *, site, for_update=False):
-    """The lots of `material_code` at `site` that may be dispensed now, in FEFO order:
-    released, not past their expiry date (expiry_date ≥ today), with stock on hand."""
-    today = timezone.localdate()
-    queryset = Lot.objects.filter(
-        Q(expiry_date__isnull=True) | Q(expiry_date__gte=today),
-        material__code=material_code,
+def usable_lot_queryset(site):
+    """The lots at `site` that may be dispensed now: released, not past their expiry date
+    (expiry_date ≥ today), with stock on hand."""
+    return Lot.objects.filter(
+        Q(expiry_date__isnull=True) | Q(expiry_date__gte=timezone.localdate()),
         site=site,
         status=LotStatus.RELEASED,
         quantity_on_hand__gt=0,
     ).select_related("material")
+
+
+def usable_lots(material_code, *, site, for_update=False):
+    """The usable lots of `material_code` at `site` (usable_lot_queryset), in FEFO order."""
+    queryset = usable_lot_queryset(site).filter(material__code=material_code)
     if for_update:
         # Locked in primary-key order by everyone: no two dispenses deadlock.
         queryset = queryset.select_for_update(of=("self",)).order_by("pk")

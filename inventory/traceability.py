@@ -5,25 +5,15 @@ genealogy of a lot (21 CFR 211.184). The batch side (availability, backward gene
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Q
-from django.utils import timezone
-
-from .allocation import fefo_key
-from .choices import LotStatus
+from .allocation import fefo_key, usable_lot_queryset
 from .models import BatchMaterialLot, Lot
 
 ZERO = Decimal(0)
 
 
 def usable_lots_by_code(codes, site):
-    today = timezone.localdate()
-    lots = Lot.objects.filter(
-        Q(expiry_date__isnull=True) | Q(expiry_date__gte=today),
-        material__code__in=codes,
-        site=site,
-        status=LotStatus.RELEASED,
-        quantity_on_hand__gt=0,
-    ).select_related("material")
+    """{material code: its usable lots at `site`, in FEFO order} for `codes`."""
+    lots = usable_lot_queryset(site).filter(material__code__in=codes)
     by_code = defaultdict(list)
     for lot in lots:
         by_code[lot.material.code].append(lot)
