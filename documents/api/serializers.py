@@ -1,3 +1,5 @@
+from rest_framework import serializers
+
 from core.api.serializers import AllowedActionsField, AuditedModelSerializer, SignaturesField, change_reason_field
 from documents.models import Document
 from documents.workflows import DOCUMENT_WORKFLOW
