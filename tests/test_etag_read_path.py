@@ -41,8 +41,9 @@ def test_an_error_while_reading_through_a_plan_is_not_a_404(make_batch, verifier
         raise ValueError("a column the plan cannot format")
 
     monkeypatch.setattr(ValuesRows, "rows", broken)
-    with pytest.raises(ValueError, match="cannot format"):
-        client.get(f"{BATCHES}{batch.pk}/")
+    client.raise_request_exception = False  # answered as the server answers it
+    response = client.get(f"{BATCHES}{batch.pk}/")
+    assert response.status_code == 500
 
 
 def test_a_malformed_or_unknown_id_is_still_a_404(make_batch, verifier, api_client_for):
