@@ -214,6 +214,9 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
 }
 MAX_PAGE_SIZE = 200
+# Lists count their rows up to this many, then say "more" (count_exact: false): an exact
+# count(*) grows with the table (core/api/pagination.py).
+EBR_LIST_COUNT_CAP = int(os.environ.get("EBR_LIST_COUNT_CAP", "10000"))
 
 # Tokens expire when idle (each use pushes expiry forward, at most once a minute) and at
 # the latest after a working shift, whatever the use.

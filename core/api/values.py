@@ -71,6 +71,10 @@ class ValuesRows:
             columns.append((name, *column))
         return cls(model, columns)
 
+    def only(self, names):
+        """This plan narrowed to the output fields `names` (nothing else is read)."""
+        return ValuesRows(self.model, [column for column in self.columns if column[0] in names])
+
     def rows(self, values, context=None):
         """Serialized rows from an iterable of `.values(*self.lookups)` dicts."""
         values = list(values)

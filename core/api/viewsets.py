@@ -24,6 +24,7 @@ from core.scoping import visible_to
 from core.services import lock
 from core.verification import verify_record
 
+from .fields import SparseFieldsMixin
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import IdempotentPostMixin
 from .serializers import AuditVerificationSerializer, HistoryEntrySerializer
@@ -119,7 +120,7 @@ def transition_route(workflow, transition, input_serializer):
     return record_action(input_serializer, url_path=transition.action, url_name=transition.action)(route)
 
 
-class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
+class AuditedViewSet(SparseFieldsMixin, IdempotentPostMixin, viewsets.ModelViewSet):
     # The record's workflow: one POST route per declared transition, generated, whose body
     # is read with `action_inputs[action]` (ActionInputSerializer when not named). A route
     # defined on the class under the action's name is kept as written.
@@ -194,7 +195,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     def _list_plan(self):
         if self.action != "list":
             return None
-        return ValuesRows.for_serializer(self.get_serializer_class())
+        return self.only_requested(ValuesRows.for_serializer(self.get_serializer_class()))
 
     def _detail_serializer_class(self):
         """The serializer of a GET on one record, whatever the current action (a write may
@@ -208,7 +209,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     def _detail_plan(self):
         if not self.detail_from_values:
             return None
-        return ValuesRows.for_serializer(self._detail_serializer_class())
+        return self.only_requested(ValuesRows.for_serializer(self._detail_serializer_class()))
 
     def get_throttles(self):
         handler = getattr(self, self.action, None) if self.action else None
@@ -254,7 +255,7 @@ class AuditedViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         if plan is not None:
             return self.read_from_values(plan, **({} if pk is None else {"pk": pk}))
         record = self.get_object() if pk is None else self.get_queryset().get(pk=pk)
-        return self._detail_serializer_class()(record, context=self.get_serializer_context()).data
+        return self.narrow(self._detail_serializer_class()(record, context=self.get_serializer_context())).data
 
     def read_from_values(self, plan, **lookup):
         """The detail representation of the addressed record (or of `lookup`), read through
