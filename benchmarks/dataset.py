@@ -296,3 +296,63 @@ def contention_usages(count, tag):
 
 def signer_password(role):
     return demo_password_for(people()[role])
+
+
+VOLUME_BATCH_PREFIX = "BENCH-VOL-"
+
+
+def ensure_batch_volume(total):
+    """Grow the batch table to `total` rows for the list-size table: **benchmark volume**,
+    one INSERT … SELECT copying a planned batch's row (pending, without steps or history
+    rows; batch ID `BV-…`, batch number `BENCH-VOL-…`), dated before every other batch so
+    that page 1 shows the same batches at every size. Making 100,000 batches through the
+    services would take hours on two cores; the list only reads the batch rows."""
+    have = BatchRecord.objects.count()
+    if have >= total:
+        return have
+    template = (
+        BatchRecord.objects.filter(status=BatchStatus.PENDING)
+        .exclude(batch_number__startswith="BENCH")
+        .order_by("pk")
+        .first()
+    )
+    if template is None:
+        raise RuntimeError("No planned batch to copy for the benchmark batch volume.")
+    oldest = BatchRecord.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    start = BatchRecord.objects.filter(batch_number__startswith=VOLUME_BATCH_PREFIX).count()
+    missing = total - have
+    table = BatchRecord._meta.db_table
+    replaced = {
+        "batch_id": "'BV-' || lpad(n::text, 7, '0')",
+        "batch_number": f"'{VOLUME_BATCH_PREFIX}' || n",
+        "lot_number": "'LVOL' || n",
+        "created_at": "%(oldest)s - make_interval(secs => n)",
+        "updated_at": "%(oldest)s - make_interval(secs => n)",
+    }
+    columns = [field.column for field in BatchRecord._meta.concrete_fields if not field.primary_key]
+    select = [replaced.get(column, f"b.{column}") for column in columns]
+    sql = f"""
+        INSERT INTO {table} ({", ".join(columns)})
+        SELECT {", ".join(select)}
+        FROM {table} b CROSS JOIN generate_series(%(first)s, %(last)s) AS volume(n)
+        WHERE b.id = %(template)s
+    """
+    log(f"batches: inserting {missing:,} batch rows (benchmark volume) to reach {total:,}")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, {"oldest": oldest, "first": start + 1, "last": start + missing, "template": template.pk})
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    return BatchRecord.objects.count()
+
+
+def growth_batch(steps):
+    """A started batch of a `steps`-step process (the detail growth table: 20/200/1,000)."""
+    number = f"BENCH-G{steps}"
+    existing = BatchRecord.objects.filter(batch_number=number).first()
+    if existing is not None:
+        return existing
+    product = Product(
+        f"BEN-G{steps}", f"Growth {steps}-step process", f"{steps}-step process", PRODUCTS[0].bill_of_materials
+    )
+    log(f"detail growth: a started {steps}-step batch")
+    return started_batch(product, steps, number)

@@ -150,11 +150,19 @@ def run_sequence(name, client, calls, ok=(200,)):
 
 def run_at_once(name, *, host, port, requests, time_limit=120):
     """Send `requests` [(token, method, path, body, headers)] from one thread each, released
-    together by a barrier; (result, [(status, body)] in the order given)."""
+    together by a barrier; (result, [(status, body)] in the order given).
+
+    `port` may be a list of ports (several app servers on one database): request i goes to
+    port[i % len(port)], so the load is spread evenly over them; `result.per_port` counts
+    the requests each one answered."""
     result = Result(name)
     answers = [None] * len(requests)
     barrier = threading.Barrier(len(requests))
-    clients = [Client(host, port, token) for token, *_ in requests]
+    ports = port if isinstance(port, (list, tuple)) else [port]
+    clients = [Client(host, ports[index % len(ports)], token) for index, (token, *_) in enumerate(requests)]
+    result.per_port = {}
+    for client in clients:
+        result.per_port[client.port] = result.per_port.get(client.port, 0) + 1
 
     def worker(index):
         _, method, path, body, headers = requests[index]

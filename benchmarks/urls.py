@@ -1,4 +1,4 @@
-"""The product's URLs plus the baseline views (benchmark server only)."""
+"""The product's URLs plus the raw baseline views (benchmark server only)."""
 
 from django.urls import path
 
@@ -8,8 +8,6 @@ from . import baselines
 
 urlpatterns = [
     path("bench/raw/batches/", baselines.raw_batch_list),
-    path("bench/values/batches/", baselines.values_batch_list),
     path("bench/raw/batches/<int:pk>/", baselines.raw_batch_detail),
-    path("bench/values/batches/<int:pk>/", baselines.values_batch_detail),
     *product_urlpatterns,
 ]
