@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VAR_DIR := $(or $(EBR_VAR_DIR),var)
 PORT ?= 8000
 
-.PHONY: relay run test lint format venv migrate demo clean bench
+.PHONY: relay run test lint format venv migrate demo clean bench worker
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: venv
 ## bench: benchmarks on PostgreSQL (DATABASE_URL, default ebr_bench; seeded on first run), writes BENCHMARKS.md
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+## worker: the background job worker (exports), on RabbitMQ (CELERY_BROKER_URL); see docs/jobs.md
+worker: venv
+	$(BIN)/celery -A config worker --queues exports --concurrency 2 --loglevel INFO
 
 lint: venv
 	$(BIN)/ruff check .

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "batch_records",
     "serials",
     "demo",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -338,3 +339,17 @@ EBR_AUDIT_DEVELOPMENT_KEYS = "dev:development-only-audit-key-never-use-in-produc
 EBR_AUDIT_KEYS = os.environ.get("EBR_AUDIT_KEYS", EBR_AUDIT_DEVELOPMENT_KEYS)
 EBR_AUDIT_KEY_ID = os.environ.get("EBR_AUDIT_KEY_ID", "")
 EBR_AUDIT_ANCHOR_DIR = Path(os.environ.get("EBR_AUDIT_ANCHOR_DIR", VAR_DIR / "audit-anchors"))
+# Background jobs (jobs app, config/celery.py): Celery on RabbitMQ. A job is acknowledged
+# only when it has finished, and a job whose worker died is given back to the broker, so
+# it runs again on the next worker (a job survives a worker restart); one job at a time
+# per worker process. The job's state, progress and file are kept in the database and
+# storage, not in a result backend.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "exports"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Run jobs inside the request instead of on a worker (tests only).
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

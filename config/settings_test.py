@@ -21,3 +21,4 @@ if os.environ.get("MIGRATE_DATABASE_URL"):  # noqa: F405
         **dj_database_url.parse(os.environ["MIGRATE_DATABASE_URL"]),  # noqa: F405
         "TEST": {"MIRROR": "default"},
     }
+CELERY_TASK_ALWAYS_EAGER = True  # background jobs run in the test's process

@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/batch_records/", include("batch_records.api.urls")),
     path("api/events/", include("events.api.urls")),
     path("api/orders/", include("orders.api.urls")),
+    path("api/jobs/", include("jobs.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -10,6 +10,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from batch_records import export
+from jobs.api.serializers import ExportJobRequestSerializer, ExportJobSerializer
+from jobs.api.views import start_export_job
 
 FORMATS = ("json", "pdf")
 
@@ -78,3 +80,10 @@ class BatchExportMixin:
             headers["Content-Disposition"] = f'attachment; filename="{filename}"'
             return Response(export.render_batch_export_pdf(document), headers=headers)
         return Response(document, headers=headers)
+
+    @extend_schema(request=ExportJobRequestSerializer, responses={202: ExportJobSerializer}, filters=False)
+    @export.mapping.post
+    def export_in_background(self, request, pk=None):
+        """Start the export as a background job (for large records): 202 with the job's URL
+        in `Location` and `url`; poll it for status and progress, then download the file."""
+        return start_export_job(self, request, pk)
