@@ -39,7 +39,7 @@ bench: venv
 
 ## worker: the background job worker (exports), on RabbitMQ (CELERY_BROKER_URL); see docs/jobs.md
 worker: venv
-	$(BIN)/celery -A config worker --queues exports --concurrency 2 --loglevel INFO
+	$(BIN)/celery -A config.celery worker --queues $${EBR_JOB_QUEUE:-exports} --concurrency 2 --loglevel INFO
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """The Celery application: background jobs (exports) on the RabbitMQ broker.
 
-    .venv/bin/celery -A config worker --queues exports --concurrency 2 --loglevel INFO   # `make worker`
+    .venv/bin/celery -A config.celery worker --queues exports --concurrency 2 --loglevel INFO   # `make worker`
 
 Configuration comes from Django's settings (CELERY_* names, config/settings.py).
 """

@@ -34,6 +34,9 @@ def request_export(batch, *, actor, format):
 
 
 def enqueue(job_pk):
+    # Celery is loaded by the processes that queue a job, not by every web process.
+    from config.celery import app  # noqa: F401 — configures the app the task is sent with
+
     from .tasks import run_export_job
 
     run_export_job.delay(job_pk)

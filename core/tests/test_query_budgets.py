@@ -34,6 +34,7 @@ from events.relay import dispatch_pending
 from events.services import register_webhook
 from inventory.models import Material
 from inventory.services import receive_lot
+from jobs.services import request_export
 from orders.services import create_order
 from orders.workflows import ORDER_WORKFLOW
 from users.roles import ROLES
@@ -73,6 +74,8 @@ BUDGETS = {
     "batchmaterial-detail": 7,
     "batchequipment-list": 6,
     "batchequipment-detail": 6,
+    "exportjob-list": 6,
+    "exportjob-detail": 5,
 }
 
 # The `history/` route of any record: the record, a count and a page of its own history rows
@@ -162,6 +165,7 @@ def add_records(site, operator, verifier, author, qa_approver, records_admin):
             open_batch_deviation(
                 executed, actor=operator, deviation_type="documentation_error", description="Late entry."
             )
+            request_export(executed, actor=operator, format="json")
             stock_lot(site, records_admin)
             DocumentFactory()
             DeviationFactory(site=site)

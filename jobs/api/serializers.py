@@ -1,3 +1,5 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -44,9 +46,11 @@ class ExportJobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, job):
         return reverse("exportjob-detail", args=[job.pk], request=self.context.get("request"))
 
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_download_url(self, job):
         if not job.file:
             return None

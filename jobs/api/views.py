@@ -30,6 +30,7 @@ class CanViewBatches(permissions.BasePermission):
 
 
 class ExportJobViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = ExportJob.objects.all()  # names the model; get_queryset scopes it
     serializer_class = ExportJobSerializer
     permission_classes = [permissions.IsAuthenticated, CanViewBatches]
     filter_backends = []
