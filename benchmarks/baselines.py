@@ -212,11 +212,8 @@ def raw_batch_list(request):
         fetched = cursor.fetchall()
         more = len(fetched) > PAGE_SIZE
         rows = [item for _, item in compiled.list.shape(cursor, fetched[:PAGE_SIZE])]
-        if page == 1 and not more:
-            count = len(rows)
-        else:
-            cursor.execute(compiled.count_sql)
-            count = cursor.fetchone()[0]
+        cursor.execute(compiled.count_sql)
+        count = cursor.fetchone()[0]
     base = request.build_absolute_uri(request.path)
     return _json_response(
         {

@@ -57,10 +57,9 @@ class StandardPagination(PageNumberPagination):
         page = rows[: self.page_size]
         if not page and self.number > 1:
             raise exceptions.NotFound(self.invalid_page_message.format(page_number=self.number))
-        if self.number == 1 and not self.has_next:
-            self.count = len(page)  # the whole list is on this page: nothing to count
-        else:
-            self.count = _count_of(queryset, self.count_cap + 1)
+        # Counted even when the list fits on this page: a request costs the same number of
+        # queries however many rows there are.
+        self.count = _count_of(queryset, self.count_cap + 1)
         self.count_exact = self.count <= self.count_cap
         self.count = min(self.count, self.count_cap)
         return page

@@ -68,14 +68,6 @@ def test_the_count_query_reads_no_further_than_the_cap(author, api_client_for, d
     assert "LIMIT 6" in counts[0]
 
 
-def test_a_list_on_one_page_is_not_counted(author, api_client_for, documents):
-    client = api_client_for(author)
-    with CaptureQueriesContext(connection) as queries:
-        body = client.get(URL).json()
-    assert body["count"] == 7
-    assert not [query for query in queries if "COUNT(" in query["sql"].upper()]
-
-
 def test_a_cursor_walks_the_whole_list_in_order_without_counting(author, api_client_for, documents):
     client = api_client_for(author)
     expected = _ids(client.get(URL))
