@@ -4,6 +4,7 @@ large, an unhandled exception) through the handlers below and the request-id mid
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -63,8 +64,9 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, RequestDataTooBig):
         set_rollback()
+        message = f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes accepted."
         return Response(
-            {"detail": f"body: {exc}", "code": "request_too_large", "errors": {"body": [str(exc)]}},
+            {"detail": f"body: {message}", "code": "request_too_large", "errors": {"body": [message]}},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
