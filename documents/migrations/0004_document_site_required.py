@@ -5,7 +5,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0004_assign_document_sites'),
+        ('documents', '0003_document_site'),
     ]
 
     operations = [
