@@ -30,6 +30,8 @@ INSTRUCTION_KEYS = {
     "requires_verification",
     # Medical-device units may pass an optional step without it (serialized batches).
     "optional",
+    # A timed step: started, then completed (never recorded in one call).
+    "requires_separate_start",
 }
 DATA_FIELD_KEYS = {"name", "type", "unit"}
 LIMIT_KEYS = {"min", "max"}
@@ -203,6 +205,8 @@ def clean_manufacturing_instructions(value, field="manufacturing_instructions"):
         flags = {"requires_verification": step.get("requires_verification", False)}
         if "optional" in step:  # kept only where the author says so
             flags["optional"] = step["optional"]
+        if "requires_separate_start" in step:
+            flags["requires_separate_start"] = step["requires_separate_start"]
         for flag, flag_value in flags.items():
             if not isinstance(flag_value, bool):
                 errors.add(f"{path}.{flag}", "must be true or false")

@@ -1,8 +1,9 @@
 """The state machines of SPEC §3, declared once. Services apply them under a row lock;
 the API and the admin list `allowed_actions` from them. Anything not here is refused."""
 
+from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
-from core.workflow import Transition, Workflow
+from core.workflow import Transition, Workflow, lock_row
 
 from .choices import (
     BatchDeviationStatus,
@@ -84,6 +85,85 @@ BATCH_WORKFLOW = Workflow(
     ),
 )
 
+# --- batch steps: the lock and the guards of the declared step actions ----------------------
+
+
+def lock_step_with_batch(step):
+    """Lock the batch row, then the step (the one lock order of batch execution), and refuse
+    any change once the batch is released or rejected."""
+    from .models import BatchRecord
+    from .services.guards import ensure_batch_open
+
+    batch = BatchRecord.objects.select_for_update().get(pk=step.batch_id)
+    step = lock_row(step)
+    step.batch = batch
+    ensure_batch_open(batch, "record", step)
+    return step
+
+
+def _step_label(step):
+    return f"{step.batch.batch_id} step {step.step_number}"
+
+
+def step_batch_in_production(step, user, facts):
+    """Steps are performed while their batch is in progress."""
+    status = facts.get(("batch_status", step.batch_id), lambda: step.batch.status)
+    if status != BatchStatus.IN_PROGRESS:
+        return Conflict(
+            f"Cannot record {_step_label(step)}: the batch is '{status}', and this is only possible "
+            f"while it is '{BatchStatus.IN_PROGRESS}'.",
+            current_status=step.status,
+            batch_status=status,
+            action="record",
+        )
+    return None
+
+
+def step_recordable_in_one_call(step, user, facts):
+    """A step the MBR marks `requires_separate_start` (a timed step) is started, then completed."""
+    if step.requires_separate_start:
+        return Conflict(
+            f"Cannot record {_step_label(step)} in one call: its master batch record requires a separate "
+            "start (start it, then complete it).",
+            current_status=step.status,
+            action="record",
+        )
+    return None
+
+
+def step_previous_steps_done(step, user, facts):
+    """Steps are performed in step-number order: every lower step completed, deviated or skipped."""
+    from .choices import STEP_TERMINAL_STATUSES
+
+    open_numbers = facts.get(
+        ("open_step_numbers", step.batch_id),
+        lambda: list(
+            type(step)
+            .objects.filter(batch_id=step.batch_id)
+            .exclude(status__in=STEP_TERMINAL_STATUSES)
+            .order_by("step_number")
+            .values_list("step_number", flat=True)
+        ),
+    )
+    blocking = [number for number in open_numbers if number < step.step_number]
+    if blocking:
+        listed = ", ".join(str(number) for number in blocking)
+        return Conflict(
+            f"Cannot record {_step_label(step)}: step(s) {listed} must be completed, deviated or skipped first.",
+            current_status=step.status,
+            action="record",
+            blocking_steps=blocking,
+        )
+    return None
+
+
+def may_also_start_steps(step, user, facts):
+    """`record` starts the step too: the operator needs the permission to start steps."""
+    if not user.has_perm(f"{APP}.start_batchstep"):
+        return NotPermitted("You do not have permission to record this record.")
+    return None
+
+
 STEP_WORKFLOW = Workflow(
     Transition("start", [StepStatus.PENDING], StepStatus.IN_PROGRESS, f"{APP}.start_batchstep"),
     # The target of `complete` is decided by the specifications: completed or deviated.
@@ -117,6 +197,25 @@ STEP_WORKFLOW = Workflow(
         signature=SignatureMeaning.CORRECTED,
         reason_required=True,
     ),
+    # One call per step on the tablet: started and completed in one transaction, signed
+    # "performed"; out of spec the step is deviated and a parameter_excursion deviation opened.
+    Transition(
+        "record",
+        [StepStatus.PENDING],
+        [StepStatus.COMPLETED, StepStatus.DEVIATED],
+        f"{APP}.complete_batchstep",
+        signature=SignatureMeaning.PERFORMED,
+        doc="pending → completed (or deviated out of spec) in one call: `actual_values`, `password`, "
+        "`comment`; signed \"performed\". Refused (409) for a step the MBR marks `requires_separate_start`.",
+        guards=[
+            may_also_start_steps,
+            step_batch_in_production,
+            step_recordable_in_one_call,
+            step_previous_steps_done,
+        ],
+        work="batch_records.services.steps.record_step",
+    ),
+    lock=lock_step_with_batch,
 )
 
 BATCH_DEVIATION_WORKFLOW = Workflow(

@@ -5,6 +5,7 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.response import Response
 
 from batch_records.choices import BatchStatus
+from batch_records.workflows import STEP_WORKFLOW
 from batch_records.filtersets import BatchDeviationFilterSet, BatchRecordFilterSet, BatchStepFilterSet
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
 from batch_records.services import batches, deviations, guards, review_rules, steps
@@ -199,8 +200,11 @@ class BatchStepViewSet(AuditedViewSet):
     search_fields = ["batch__batch_id", "batch__batch_number", "instruction_text"]
     ordering_fields = ["batch", "step_number", "status", "started_at", "completed_at", "created_at", "updated_at"]
     site_field = "batch__site"
-    # Steps come from the MBR snapshot and change only through their actions.
+    # Steps come from the MBR snapshot and change only through their actions. Actions
+    # declared in the workflow without a route written here (`record`) are generated.
     http_method_names = ["get", "post", "head", "options"]
+    workflow = STEP_WORKFLOW
+    action_inputs = {"record": StepCompleteInputSerializer}
 
     def create(self, request, *args, **kwargs):
         raise MethodNotAllowed("POST", detail="Steps are created with their batch, from its master batch record.")

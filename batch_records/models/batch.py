@@ -113,6 +113,9 @@ class BatchStep(SignableModel, AuditedModel):
     required_data_fields = models.JSONField(default=list, blank=True)
     specifications = models.JSONField(default=dict, blank=True)
     requires_verification = models.BooleanField(default=False)
+    # The MBR asks for a separate start (a timed step: its start time matters), so the
+    # one-call `record` action is refused and the step is started, then completed.
+    requires_separate_start = models.BooleanField(default=False)
     actual_values = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING, db_index=True)
     operator = models.ForeignKey(
@@ -146,3 +149,8 @@ class BatchStep(SignableModel, AuditedModel):
 
     def __str__(self):
         return f"{self.batch.batch_id} step {self.step_number}"
+
+    @property
+    def display_id(self):
+        """The business reference in messages ("BR-0011 step 2"), never the database id."""
+        return str(self)

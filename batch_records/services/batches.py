@@ -160,6 +160,7 @@ def create_batch(mbr, *, actor, batch_number, lot_number, quantity_planned, site
             required_data_fields=copy.deepcopy(instruction.get("required_data_fields", [])),
             specifications=copy.deepcopy(instruction.get("specifications", {})),
             requires_verification=bool(instruction.get("requires_verification", False)),
+            requires_separate_start=bool(instruction.get("requires_separate_start", False)),
         ).save(actor=actor, reason=snapshot)
     for line_number, (line, required) in enumerate(zip(mbr.bill_of_materials, quantities, strict=True), start=1):
         BatchMaterial(

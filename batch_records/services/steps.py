@@ -129,6 +129,37 @@ def complete_step(step, *, actor, actual_values, password, comment="", username=
     return step
 
 
+def record_step(step, act, *, actual_values):
+    """The work of the declared `record` action (batch_records.workflows): pending →
+    completed or deviated in one call, started and performed by the same operator at the
+    same server time. The workflow locks, guards, saves, signs "performed", then runs the
+    follow-ups: an excursion opens its parameter_excursion deviation after the signature."""
+    batch = step.batch
+    values, excursions = _evaluate(step, actual_values)
+    now = timezone.now()
+    step.actual_values = values
+    step.is_within_spec = not excursions
+    step.status = StepStatus.COMPLETED if step.is_within_spec else StepStatus.DEVIATED
+    step.operator = act.actor
+    step.started_at = now
+    step.operator_signed_at = now
+    step.completed_at = now
+    act.history_reason = act.comment or ("Step performed" if not excursions else "Step performed out of spec")
+    if excursions:
+
+        def open_excursion_deviation():
+            open_batch_deviation(
+                batch,
+                actor=act.actor,
+                deviation_type=DeviationType.PARAMETER_EXCURSION,
+                description=_excursion_text(step, batch, excursions),
+                batch_step=step,
+            )
+            refresh_batch_flags(batch, actor=act.actor, reason=f"Step {step.step_number} {step.status}")
+
+        act.then(open_excursion_deviation)
+
+
 @transaction.atomic
 def verify_step(step, *, actor, password, comment="", username=None):
     """Second-person verification (21 CFR 211.188(b)(11)) of a completed or deviated step
