@@ -206,7 +206,7 @@ STEP_WORKFLOW = Workflow(
         f"{APP}.complete_batchstep",
         signature=SignatureMeaning.PERFORMED,
         doc="pending → completed (or deviated out of spec) in one call: `actual_values`, `password`, "
-        "`comment`; signed \"performed\". Refused (409) for a step the MBR marks `requires_separate_start`.",
+        '`comment`; signed "performed". Refused (409) for a step the MBR marks `requires_separate_start`.',
         guards=[
             may_also_start_steps,
             step_batch_in_production,

@@ -5,11 +5,11 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.response import Response
 
 from batch_records.choices import BatchStatus
-from batch_records.workflows import STEP_WORKFLOW
 from batch_records.filtersets import BatchDeviationFilterSet, BatchRecordFilterSet, BatchStepFilterSet
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
 from batch_records.services import batches, deviations, guards, review_rules, steps
 from batch_records.services import review as review_services
+from batch_records.workflows import STEP_WORKFLOW
 from core.api.serializers import (
     ActionInputSerializer,
     ReasonInputSerializer,

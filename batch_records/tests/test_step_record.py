@@ -94,7 +94,9 @@ def test_record_in_order_only(batch, operator, api_client_for):
     )
 
 
-def test_record_refused_for_a_step_that_needs_a_separate_start(make_approved_mbr, make_started_batch, operator, api_client_for):
+def test_record_refused_for_a_step_that_needs_a_separate_start(
+    make_approved_mbr, make_started_batch, operator, api_client_for
+):
     instructions = manufacturing_instructions()
     instructions[0]["requires_separate_start"] = True
     batch = make_started_batch(make_approved_mbr(manufacturing_instructions=instructions))
@@ -109,9 +111,12 @@ def test_record_refused_for_a_step_that_needs_a_separate_start(make_approved_mbr
     )
     # The timed step keeps start, then complete.
     assert client.post(f"{STEPS}{step.pk}/start/", {}).status_code == 200
-    assert client.post(
-        f"{STEPS}{step.pk}/complete/", {"actual_values": {"blend_time": 10}, "password": PASSWORD}
-    ).json()["status"] == "completed"
+    assert (
+        client.post(f"{STEPS}{step.pk}/complete/", {"actual_values": {"blend_time": 10}, "password": PASSWORD}).json()[
+            "status"
+        ]
+        == "completed"
+    )
 
 
 def test_record_refused_while_the_batch_is_not_in_progress(make_batch, operator, api_client_for):
