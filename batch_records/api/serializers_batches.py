@@ -4,7 +4,7 @@ deviations. Output serializers show the record; input serializers describe actio
 
 from rest_framework import serializers
 
-from batch_records.choices import BatchStatus, DeviationType
+from batch_records.choices import BatchStatus, DeviationType, StepStatus
 from batch_records.models import (
     BatchDeviation,
     BatchEquipment,
@@ -419,6 +419,71 @@ class ReviewItemSerializer(serializers.Serializer):
     reference = serializers.CharField(help_text="The record concerned, e.g. BD-0003 or 'BR-0007 step 2'.")
     status = serializers.CharField(allow_null=True, help_text="The status of that record.")
     message = serializers.CharField()
+
+
+# --- the operator's next step -----------------------------------------------------------
+
+
+class DataFieldSerializer(serializers.Serializer):
+    """One value to record, with its limits (inclusive) where the step specifies them."""
+
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="number, text or boolean.")
+    unit = serializers.CharField(allow_null=True)
+    min = serializers.CharField(allow_null=True, help_text="Lowest value within spec (decimal string).")
+    max = serializers.CharField(allow_null=True, help_text="Highest value within spec (decimal string).")
+
+
+class NextStepSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField(help_text="e.g. 'BR-0011 step 2'.")
+    step_number = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=StepStatus.choices)
+    instruction_text = serializers.CharField()
+    data_fields = DataFieldSerializer(many=True)
+    requires_verification = serializers.BooleanField()
+    requires_separate_start = serializers.BooleanField()
+    operator = serializers.CharField(allow_null=True)
+    allowed_actions = serializers.ListField(child=serializers.CharField())
+
+
+class BatchNextSerializer(serializers.Serializer):
+    """What the requesting user can do in the batch now."""
+
+    batch = serializers.IntegerField()
+    batch_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    steps = NextStepSerializer(many=True)
+
+
+def next_step_row(step, actions):
+    limits = step.specifications or {}
+    return {
+        "id": step.pk,
+        "reference": step.display_id,
+        "step_number": step.step_number,
+        "status": step.status,
+        "instruction_text": step.instruction_text,
+        "data_fields": [
+            {
+                "name": field["name"],
+                "type": field.get("type"),
+                "unit": field.get("unit"),
+                "min": _limit(limits, field["name"], "min"),
+                "max": _limit(limits, field["name"], "max"),
+            }
+            for field in step.required_data_fields
+        ],
+        "requires_verification": step.requires_verification,
+        "requires_separate_start": step.requires_separate_start,
+        "operator": step.operator.get_username() if step.operator_id else None,
+        "allowed_actions": actions,
+    }
+
+
+def _limit(limits, name, bound):
+    value = (limits.get(name) or {}).get(bound)
+    return None if value is None else str(value)
 
 
 class BatchReviewSerializer(serializers.Serializer):

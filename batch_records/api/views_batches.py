@@ -27,6 +27,7 @@ from .serializers_batches import (
     BatchDeviationResolveInputSerializer,
     BatchDeviationSerializer,
     BatchDeviationUpdateSerializer,
+    BatchNextSerializer,
     BatchRecordCreateSerializer,
     BatchRecordListSerializer,
     BatchRecordSerializer,
@@ -35,6 +36,7 @@ from .serializers_batches import (
     BatchStepSerializer,
     StepCompleteInputSerializer,
     StepCorrectInputSerializer,
+    next_step_row,
 )
 from .views_export import BatchExportMixin
 from .views_inventory import BatchInventoryMixin
@@ -147,6 +149,17 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
     def submit_for_review(self, request, pk=None):
         """completed → under_review: the batch record goes to QA."""
         return self.run_action(review_services.submit_batch_for_review, ActionInputSerializer)
+
+    @extend_schema(responses=BatchNextSerializer, filters=False)
+    @action(detail=True, methods=["get"], url_path="next")
+    def next_steps(self, request, pk=None):
+        """The operator's next step: the steps you can act on now (in progress, the next pending
+        one, those awaiting your second-person verification), each with its data fields (type,
+        unit, limits), instruction, required verification and the actions allowed to you."""
+        batch = self.get_object()
+        rows = [next_step_row(step, actions) for step, actions in steps.next_steps(batch, request.user)]
+        body = {"batch": batch.pk, "batch_id": batch.batch_id, "status": batch.status, "steps": rows}
+        return Response(BatchNextSerializer(body).data)
 
     @extend_schema(methods=["GET"], request=None, responses=BatchReviewSerializer)
     @extend_schema(

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batch_records.choices import STEP_TERMINAL_STATUSES, BatchStatus, DeviationType, StepStatus
-from batch_records.models import BatchRecord
+from batch_records.models import BatchRecord, BatchStep
 from batch_records.specifications import clean_actual_values, evaluate_specifications
 from batch_records.workflows import STEP_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
@@ -160,6 +160,69 @@ def record_step(step, act, *, actual_values):
         act.then(open_excursion_deviation)
 
 
+def recorded_values_of(step, user, corrected_step_ids=None):
+    """Whether `user` recorded the values of `step` (performed or corrected it): such a user
+    can never be its second-person verifier. `corrected_step_ids`, when given, are the steps
+    the user corrected (read once for many steps)."""
+    if step.operator_id == user.pk:
+        return True
+    if corrected_step_ids is not None:
+        return step.pk in corrected_step_ids
+    return step.signatures.filter(meaning=SignatureMeaning.CORRECTED, signer=user).exists()
+
+
+def next_steps(batch, user):
+    """The steps of `batch` that `user` can act on now, each with the actions allowed to them,
+    in step-number order: the steps in progress, the next pending step (every lower step done),
+    and the steps awaiting a second-person verification `user` may give. None while the batch
+    is not executing (nor for a user without any of these actions)."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import Q
+
+    from core.models import Signature
+    from core.workflow import Facts
+
+    if batch.status not in CORRECTABLE:
+        return []
+    open_steps = Q(status__in=(StepStatus.PENDING, StepStatus.IN_PROGRESS))
+    awaiting_verification = Q(
+        status__in=(StepStatus.COMPLETED, StepStatus.DEVIATED), requires_verification=True, verifier__isnull=True
+    )
+    candidates = list(
+        batch.steps.filter(open_steps | awaiting_verification).select_related("operator").order_by("step_number")
+    )
+    first_pending = next((step for step in candidates if step.status == StepStatus.PENDING), None)
+    corrected = set(
+        Signature.objects.filter(
+            content_type=ContentType.objects.get_for_model(BatchStep),
+            object_id__in=[step.pk for step in candidates],
+            meaning=SignatureMeaning.CORRECTED,
+            signer=user,
+        ).values_list("object_id", flat=True)
+    )
+    facts = Facts()
+    found = []
+    for step in candidates:
+        step.batch = batch
+        if step.status == StepStatus.PENDING and step is not first_pending:
+            continue  # a later pending step waits for the lower ones
+        actions = STEP_WORKFLOW.allowed_actions(step, user, facts)
+        if step.status == StepStatus.PENDING and any(
+            other.step_number < step.step_number and other.status == StepStatus.IN_PROGRESS for other in candidates
+        ):
+            # A lower step is still in progress: this one can be neither started nor recorded yet.
+            actions = [action for action in actions if action == "skip"]
+        if step.status in (StepStatus.COMPLETED, StepStatus.DEVIATED):
+            # Only the verification is outstanding here, and never by who recorded the values.
+            mine = recorded_values_of(step, user, corrected)
+            actions = [action for action in actions if action == "verify" and not mine]
+        if batch.status != BatchStatus.IN_PROGRESS:
+            actions = [action for action in actions if action == "verify"]
+        if actions:
+            found.append((step, actions))
+    return found
+
+
 @transaction.atomic
 def verify_step(step, *, actor, password, comment="", username=None):
     """Second-person verification (21 CFR 211.188(b)(11)) of a completed or deviated step
@@ -180,11 +243,7 @@ def verify_step(step, *, actor, password, comment="", username=None):
             current_status=step.status,
             action="verify",
         )
-    recorded_by_actor = (
-        step.operator_id == actor.pk
-        or step.signatures.filter(meaning=SignatureMeaning.CORRECTED, signer=actor).exists()
-    )
-    if recorded_by_actor:
+    if recorded_values_of(step, actor):
         raise NotPermitted(
             f"You recorded the values of {_label(step, batch)}: its verifier must be someone else "
             "(second-person verification)."
