@@ -17,6 +17,10 @@ class BatchStatus(models.TextChoices):
     RELEASED = "released", "Released"
     REJECTED = "rejected", "Rejected"
     QUARANTINED = "quarantined", "Quarantined"
+    # Not started and will not be made (kept in the records, never deleted).
+    CANCELLED = "cancelled", "Cancelled"
+    # Started and stopped for good; goes to QA for rejection.
+    ABORTED = "aborted", "Aborted"
 
 
 class StepStatus(models.TextChoices):
@@ -49,6 +53,8 @@ class MaterialStatus(models.TextChoices):
     VERIFIED = "verified", "Verified"
     CONSUMED = "consumed", "Consumed"
     RETURNED = "returned", "Returned"
+    # Dispensed to a batch that was aborted and destroyed rather than put back in stock.
+    WRITTEN_OFF = "written_off", "Written off"
 
 
 class EquipmentUsageStatus(models.TextChoices):
@@ -59,6 +65,6 @@ class EquipmentUsageStatus(models.TextChoices):
 
 STEP_TERMINAL_STATUSES = (StepStatus.COMPLETED, StepStatus.DEVIATED, StepStatus.SKIPPED)
 DEVIATION_SETTLED_STATUSES = (BatchDeviationStatus.RESOLVED, BatchDeviationStatus.CLOSED)
-BATCH_FINAL_STATUSES = (BatchStatus.RELEASED, BatchStatus.REJECTED)
+BATCH_FINAL_STATUSES = (BatchStatus.RELEASED, BatchStatus.REJECTED, BatchStatus.CANCELLED)
 # A material line is settled once what was dispensed is accounted for (SPEC §3).
-MATERIAL_RECONCILED_STATUSES = (MaterialStatus.CONSUMED, MaterialStatus.RETURNED)
+MATERIAL_RECONCILED_STATUSES = (MaterialStatus.CONSUMED, MaterialStatus.RETURNED, MaterialStatus.WRITTEN_OFF)

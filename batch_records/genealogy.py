@@ -2,13 +2,13 @@
 (seed 004) and the backward genealogy of the lots it consumed (21 CFR 211.184, 211.188(b)).
 Nothing here writes: no movement, no history row. Each function runs a fixed number of queries."""
 
-from collections import defaultdict
 from decimal import Decimal
 
 from django.db.models import Prefetch
 
 from core import units
 from inventory.models import BatchMaterialLot, Material
+from inventory.reservations import open_reservations_by_line, promised_outside_batch
 from inventory.services import QUANTITY_PLACES
 from inventory.traceability import finished_goods_by_batch, usable_lots_by_code
 
@@ -40,13 +40,16 @@ def batch_availability(batch):
     """Per material line of `batch`: what remains to dispense (`required`, in the line's
     unit, and `stock_required` in the unit the material is kept in), what FEFO could draw
     for it at the batch's site (`available`, in the stock unit), the `shortfall`, and the
-    lots it would pick. Lines of the same material share the stock: a later line sees what
-    is left after the earlier ones (in line order)."""
+    lots it would pick. Stock reserved for other batches is not available; `reserved` is
+    what this line holds since the batch started. Lines of the same material share the
+    stock: a later line sees what is left after the earlier ones (in line order)."""
     materials = list(BatchMaterial.objects.filter(batch_id=batch.pk).order_by("line_number", "id"))
     codes = {material.material_code for material in materials}
     lots_by_code = usable_lots_by_code(codes, batch.site)
     stock_materials = {material.code: material for material in Material.objects.filter(code__in=codes)}
-    reserved = defaultdict(Decimal)
+    # Stock promised to other batches is not available to this one (inventory.reservations).
+    reserved = promised_outside_batch([lot.pk for lots in lots_by_code.values() for lot in lots], batch)
+    own = open_reservations_by_line(batch)
     rows = []
     for material in materials:
         stock_material = stock_materials.get(material.material_code)
@@ -83,6 +86,7 @@ def batch_availability(batch):
                 "status": material.status,
                 "required": required,
                 "stock_required": stock_required,
+                "reserved": own.get(material.pk, ZERO),
                 "available": available,
                 "shortfall": shortfall,
                 "satisfied": stock_required is not None and shortfall == 0,

@@ -41,6 +41,10 @@ _verification = _perms(
     "verify_calibration_batchequipment",
     "verify_cleaning_batchequipment",
     "add_batchdeviation",
+    # Issue 19: the supervisor who plans batches cancels one that will not be made, and
+    # stops one that cannot be finished.
+    "cancel_batchrecord",
+    "abort_batchrecord",
 )
 _qa_review = _perms(
     "return_masterbatchrecord",
@@ -75,6 +79,8 @@ ROLE_PERMISSIONS = {
             "obsolete_masterbatchrecord",
             "release_batchrecord",
             "reject_batchrecord",
+            "cancel_batchrecord",
+            "abort_batchrecord",
             "resolve_batchdeviation",
             "close_batchdeviation",
         ),

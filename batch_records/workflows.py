@@ -63,7 +63,7 @@ BATCH_WORKFLOW = Workflow(
     ),
     Transition(
         "reject",
-        [BatchStatus.UNDER_REVIEW, BatchStatus.QUARANTINED],
+        [BatchStatus.UNDER_REVIEW, BatchStatus.QUARANTINED, BatchStatus.ABORTED],
         BatchStatus.REJECTED,
         f"{APP}.reject_batchrecord",
         signature=SignatureMeaning.REJECTED,
@@ -82,6 +82,29 @@ BATCH_WORKFLOW = Workflow(
         BatchStatus.UNDER_REVIEW,
         f"{APP}.return_to_review_batchrecord",
         reason_required=True,
+    ),
+    # A batch that will not be made is cancelled before it starts; one that cannot be
+    # finished is aborted, its materials returned or written off, and QA then rejects it.
+    Transition(
+        "cancel",
+        [BatchStatus.PENDING],
+        BatchStatus.CANCELLED,
+        f"{APP}.cancel_batchrecord",
+        signature=SignatureMeaning.CANCELLED,
+        reason_required=True,
+        work="batch_records.services.stops.record_cancellation",
+        doc='pending → cancelled, with the `reason`, signed "cancelled"; the batch is kept in the records.',
+    ),
+    Transition(
+        "abort",
+        [BatchStatus.IN_PROGRESS],
+        BatchStatus.ABORTED,
+        f"{APP}.abort_batchrecord",
+        signature=SignatureMeaning.ABORTED,
+        reason_required=True,
+        work="batch_records.services.stops.record_abort",
+        doc='in_progress → aborted, with the `reason`, signed "aborted": dispensed materials go back to their '
+        "lots (or are written off: `write_off`, line numbers), reservations are released; QA then rejects it.",
     ),
 )
 

@@ -247,6 +247,8 @@ class SignatureMeaning(models.TextChoices):
     DISPENSED = "dispensed", "Dispensed"
     WAIVED = "waived", "Waived"
     FORCE_COMPLETED = "force_completed", "Force-completed"
+    CANCELLED = "cancelled", "Cancelled"
+    ABORTED = "aborted", "Aborted"
 
 
 class AppendOnlyQuerySet(models.QuerySet):

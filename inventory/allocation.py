@@ -21,6 +21,7 @@ from core.exceptions import Conflict
 from .choices import LotStatus, MovementKind
 from .conf import require_inventory_lots
 from .models import BatchMaterialLot, Lot, Material
+from .reservations import close_line_reservations, promised_elsewhere
 from .services import QUANTITY_PLACES, clean_quantity, format_quantity, is_past_expiry, record_movement
 
 LOT_NUMBER_LENGTH = 50  # BatchMaterial.lot_number keeps a readable summary of the lots drawn
@@ -129,9 +130,13 @@ def _clean_lot_plan(lot_plan, quantity):
     return entries
 
 
-def plan_lots(material_code, quantity, *, site, lot_plan=None, for_update=False):
+def plan_lots(material_code, quantity, *, site, lot_plan=None, for_update=False, drawn_by=None):
     """The lots `quantity` of `material_code` is drawn from at `site`, as [Draw(lot,
     quantity)] in the order drawn.
+
+    What a lot can give is its quantity on hand less what is reserved for other batch
+    material lines than `drawn_by` (inventory.reservations): stock promised to another
+    batch is never drawn.
 
     Without a plan, FEFO (seed 001, auto-FIFO by earliest expiry): released, unexpired lots,
     earliest expiry first, ties by lot ID. With an explicit plan [{"lot", "quantity"}],
@@ -142,14 +147,17 @@ def plan_lots(material_code, quantity, *, site, lot_plan=None, for_update=False)
     quantity = clean_quantity(quantity, field="quantity")
     if lot_plan is None:
         lots = usable_lots(material_code, site=site, for_update=for_update)
-        available = sum((lot.quantity_on_hand for lot in lots), Decimal(0))
+        promised = promised_elsewhere([lot.pk for lot in lots], excluding=drawn_by)
+        free = [(lot, lot.quantity_on_hand - promised[lot.pk]) for lot in lots]
+        free = [(lot, quantity_free) for lot, quantity_free in free if quantity_free > 0]
+        available = sum((quantity_free for _, quantity_free in free), Decimal(0))
         if available < quantity:
             raise _shortage(material_code, quantity, available)
         draws, remaining = [], quantity
-        for lot in lots:
+        for lot, quantity_free in free:
             if remaining <= 0:
                 break
-            taken = min(remaining, lot.quantity_on_hand)
+            taken = min(remaining, quantity_free)
             draws.append(Draw(lot, taken))
             remaining -= taken
         return draws
@@ -159,6 +167,7 @@ def plan_lots(material_code, quantity, *, site, lot_plan=None, for_update=False)
     if for_update:
         queryset = queryset.select_for_update(of=("self",)).order_by("pk")
     lots = {lot.lot_id: lot for lot in queryset}
+    promised = promised_elsewhere([lot.pk for lot in lots.values()], excluding=drawn_by)
     today = timezone.localdate()
     draws = []
     for index, (lot_id, planned) in enumerate(entries):
@@ -168,8 +177,9 @@ def plan_lots(material_code, quantity, *, site, lot_plan=None, for_update=False)
         refusal = _unusable(lot, material_code, today)
         if refusal is not None:
             raise refusal
-        if lot.quantity_on_hand < planned:
-            raise _shortage(material_code, planned, lot.quantity_on_hand, lot=lot)
+        free = lot.quantity_on_hand - promised[lot.pk]
+        if free < planned:
+            raise _shortage(material_code, planned, max(free, Decimal(0)), lot=lot)
         draws.append(Draw(lot, planned))
     return draws
 
@@ -254,9 +264,9 @@ def draw_lots_for_dispense(batch, material, *, actor, quantity, lot_number="", l
         quantity = to_stock_unit(stock_material, quantity, material.unit_of_measure)
         lot_plan = _lot_plan_in_stock_unit(lot_plan, stock_material, material.unit_of_measure) if lot_plan else None
     if auto:
-        draws = plan_lots(code, quantity, site=batch.site, for_update=True)
+        draws = plan_lots(code, quantity, site=batch.site, for_update=True, drawn_by=material)
     elif lot_plan:
-        draws = plan_lots(code, quantity, site=batch.site, lot_plan=lot_plan, for_update=True)
+        draws = plan_lots(code, quantity, site=batch.site, lot_plan=lot_plan, for_update=True, drawn_by=material)
     else:
         known = Lot.objects.filter(lot_id=lot_number).values_list("site_id", flat=True).first()
         if known is None:
@@ -274,7 +284,12 @@ def draw_lots_for_dispense(batch, material, *, actor, quantity, lot_number="", l
         if known != batch.site_id:
             raise ValidationError({"lot_number": [f"There is no lot {lot_number} at site {batch.site.code}."]})
         draws = plan_lots(
-            code, quantity, site=batch.site, lot_plan=[{"lot": lot_number, "quantity": quantity}], for_update=True
+            code,
+            quantity,
+            site=batch.site,
+            lot_plan=[{"lot": lot_number, "quantity": quantity}],
+            for_update=True,
+            drawn_by=material,
         )
     where = f"{batch.batch_id} {code} (line {material.line_number})"
     stock_unit = draws[0].lot.material.unit_of_measure
@@ -294,6 +309,9 @@ def draw_lots_for_dispense(batch, material, *, actor, quantity, lot_number="", l
         BatchMaterialLot(batch_material=material, lot=draw.lot, sequence=sequence, quantity=draw.quantity).save(
             actor=actor, reason=f"Drawn for {where}"
         )
+    # The line's promise is kept: what it reserved is now drawn (or given back where it drew
+    # from other lots).
+    close_line_reservations(material, actor=actor, reason=f"Dispensed to {where}")
     return Drawn(lot_summary([draw.lot.lot_id for draw in draws]), quantity, stock_unit)
 
 

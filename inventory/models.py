@@ -181,3 +181,38 @@ class LotMovement(AuditChainFields):
 
     def delete(self, *args, **kwargs):
         raise AuditBypassError("The lot ledger is append-only: a movement is never deleted.")
+
+
+class LotReservation(AuditedModel):
+    """Stock of a lot promised to one batch material line from the batch's start until it
+    is dispensed (or the batch is cancelled, aborted or completed): what other batches may
+    draw or be shown as available is the quantity on hand less every open reservation."""
+
+    site_lookup = "lot__site"
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="reservations")
+    batch = models.ForeignKey(
+        "batch_records.BatchRecord", on_delete=models.PROTECT, related_name="lot_reservations", editable=False
+    )
+    batch_material = models.ForeignKey(
+        "batch_records.BatchMaterial", on_delete=models.PROTECT, related_name="lot_reservations", editable=False
+    )
+    # In the unit the material is kept in, like the lot's quantity on hand.
+    quantity = models.DecimalField(max_digits=16, decimal_places=4, editable=False)
+    # Still promised: `quantity` at the start, 0 once drawn or released (the history says which).
+    quantity_open = models.DecimalField(max_digits=16, decimal_places=4, editable=False)
+
+    class Meta:
+        ordering = ["batch_material_id", "lot_id"]
+        indexes = [models.Index(fields=["lot", "quantity_open"], name="lot_reservation_open")]
+        constraints = [
+            models.UniqueConstraint(fields=["batch_material", "lot"], name="lot_reservation_unique"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="lot_reservation_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(quantity_open__gte=0) & models.Q(quantity_open__lte=models.F("quantity")),
+                name="lot_reservation_open_within_quantity",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.lot.lot_id}: {self.quantity_open} of {self.quantity} reserved"

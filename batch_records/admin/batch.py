@@ -27,6 +27,7 @@ from ..services import batches as batch_services
 from ..services import review as review_services
 from ..services import review_rules
 from ..services import steps as step_services
+from ..services import stops as stop_services
 from ..workflows import (
     BATCH_WORKFLOW,
     STEP_WORKFLOW,
@@ -218,6 +219,15 @@ class BatchRecordAdmin(AuditedModelAdmin):
             "return_to_review",
             review_services.return_batch_to_review,
             description="Return from quarantine to review",
+        ),
+        transition_admin_action(
+            BATCH_WORKFLOW, "cancel", stop_services.cancel_batch, description="Cancel (not started)"
+        ),
+        transition_admin_action(
+            BATCH_WORKFLOW,
+            "abort",
+            stop_services.abort_batch,
+            description="Abort production (materials back to their lots)",
         ),
     ]
 

@@ -497,3 +497,11 @@ class BatchReviewSerializer(serializers.Serializer):
     unmet_conditions = ReviewItemSerializer(many=True, help_text="Empty when the batch may be released.")
     reviewed_by = serializers.CharField(allow_null=True)
     reviewed_at = serializers.DateTimeField(allow_null=True)
+
+
+class BatchAbortInputSerializer(SignedReasonInputSerializer):
+    write_off = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text="Line numbers of dispensed material to write off instead of returning it to its lots.",
+    )

@@ -76,7 +76,11 @@ class AvailabilityMaterialSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The same in the stock unit (null when it does not convert exactly: the dispense would be refused).",
     )
-    available = quantity_field(help_text="In released, unexpired lots at the batch's site, in the stock unit.")
+    reserved = quantity_field(help_text="Reserved for this line since the batch started, in the stock unit.")
+    available = quantity_field(
+        help_text="In released, unexpired lots at the batch's site less what other batches have reserved, in the "
+        "stock unit."
+    )
     shortfall = quantity_field(help_text="In the stock unit.")
     satisfied = serializers.BooleanField()
     lots = AvailabilityLotSerializer(many=True)

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from batch_records.choices import BatchStatus
 from batch_records.filtersets import BatchDeviationFilterSet, BatchRecordFilterSet, BatchStepFilterSet
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
-from batch_records.services import batches, deviations, guards, review_rules, steps
+from batch_records.services import batches, deviations, guards, review_rules, steps, stops
 from batch_records.services import review as review_services
 from batch_records.workflows import STEP_WORKFLOW
 from core.api.serializers import (
@@ -21,6 +21,7 @@ from core.exceptions import Conflict
 from core.services import lock
 
 from .serializers_batches import (
+    BatchAbortInputSerializer,
     BatchCompleteInputSerializer,
     BatchDeviationCreateSerializer,
     BatchDeviationListSerializer,
@@ -193,6 +194,21 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
     def quarantine(self, request, pk=None):
         """in_progress|completed|under_review → quarantined, with the `reason`."""
         return self.run_action(review_services.quarantine_batch, ReasonInputSerializer)
+
+    # --- stopping a batch for good (issue 19) ------------------------------------------
+
+    @record_action(SignedReasonInputSerializer)
+    def cancel(self, request, pk=None):
+        """pending → cancelled, with the `reason`, signed "cancelled": the batch will not be made; it is
+        kept in the records (never deleted) and its reservations are released."""
+        return self.run_action(stops.cancel_batch, SignedReasonInputSerializer)
+
+    @record_action(BatchAbortInputSerializer)
+    def abort(self, request, pk=None):
+        """in_progress → aborted, with the `reason`, signed "aborted": dispensed material goes back to its
+        lots (or is written off: `write_off`, a list of line numbers), reservations are released; QA then
+        rejects the batch."""
+        return self.run_action(stops.abort_batch, BatchAbortInputSerializer)
 
     @record_action(ReasonInputSerializer)
     def return_to_review(self, request, pk=None):

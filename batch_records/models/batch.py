@@ -84,6 +84,8 @@ class BatchRecord(SignableModel, AuditedModel):
             ("reject_batchrecord", "Can reject a batch"),
             ("quarantine_batchrecord", "Can quarantine a batch"),
             ("return_to_review_batchrecord", "Can return a quarantined batch to review"),
+            ("cancel_batchrecord", "Can cancel a batch that has not started"),
+            ("abort_batchrecord", "Can abort a batch in production"),
         ]
 
     def __str__(self):

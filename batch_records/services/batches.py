@@ -20,6 +20,7 @@ from batch_records.choices import (
     STEP_TERMINAL_STATUSES,
     BatchStatus,
     DeviationType,
+    MaterialStatus,
     MBRStatus,
 )
 from batch_records.costing import batch_cost_snapshot
@@ -28,6 +29,7 @@ from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.quantities import NON_NEGATIVE, POSITIVE, decimal_problem, to_decimal
 from core.services import lock
+from inventory import reservations
 
 from .deviations import open_batch_deviation
 from .flags import refresh_batch_flags
@@ -184,7 +186,16 @@ def start_batch(batch, *, actor):
     BATCH_WORKFLOW.apply(batch, "start", actor)
     batch.started_at = timezone.now()
     batch.save(actor=actor, reason="Production started")
+    reserve_batch_materials(batch, actor=actor)
     return batch
+
+
+def reserve_batch_materials(batch, *, actor):
+    """The stock a started batch is promised: each pending line of a material kept in the
+    inventory reserves, FEFO, what it requires from what other batches leave free
+    (inventory.reservations; what is short shows in the batch's availability)."""
+    lines = list(batch.materials.filter(status=MaterialStatus.PENDING).order_by("line_number", "id"))
+    return reservations.reserve_for_lines(batch, lines, actor=actor)
 
 
 def _yield_deviation_text(batch):
@@ -305,6 +316,7 @@ def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
     for name, value in batch_cost_snapshot(batch).items():
         setattr(batch, name, value)
     batch.save(actor=actor, reason=f"Production completed: yield {yield_percentage}%")
+    reservations.release_batch_reservations(batch, actor=actor, reason=f"{batch.batch_id} completed")
     if not yield_within_limits(batch):
         open_batch_deviation(
             batch,

@@ -20,6 +20,7 @@ from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 from core.services import lock, sign
+from inventory import reservations
 from inventory.services import receive_finished_goods
 
 from .flags import refresh_batch_flags
@@ -116,6 +117,8 @@ def reject_batch(batch, *, actor, reason, password, comment="", username=None):
     reason = _required_reason(reason)
     batch.disposition_reason = reason
     batch.save(actor=actor, reason=f"Rejected: {reason}")
+    # Stock still promised to a batch held in production is given back.
+    reservations.release_batch_reservations(batch, actor=actor, reason=f"{batch.batch_id} rejected")
     sign(
         batch,
         signer=actor,
