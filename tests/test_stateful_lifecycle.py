@@ -5,7 +5,11 @@ record must never break, whatever the API accepted or refused:
 - no released batch has a deviation that is not resolved or closed;
 - no step is verified by the person who performed it;
 - every released batch carries a "released" signature by someone who did nothing in it;
-- no request answers 5xx.
+- no request answers 5xx;
+- no dead end (issue 19): from every state reached, a sequence of actions that the API
+  offers in `allowed_actions` leads to a final disposition (released, rejected or
+  cancelled). It is tried in a savepoint rolled back afterwards, so the run goes on from
+  the state reached.
 """
 
 from collections import Counter
@@ -14,6 +18,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
@@ -34,6 +39,23 @@ ROLE_OF = {
     "qa1": QA_APPROVER,
     "qa2": QA_APPROVER,
 }
+
+
+FINAL = {BatchStatus.RELEASED, BatchStatus.REJECTED, BatchStatus.CANCELLED}
+# From each status that is not final, the documented way out (who, action, body).
+REJECT = ("qa2", "reject", {"reason": "disposition", "password": PASSWORD})
+RECOVERY = {
+    BatchStatus.PENDING: ("ver", "cancel", {"reason": "will not be made", "password": PASSWORD}),
+    BatchStatus.IN_PROGRESS: ("ver", "abort", {"reason": "cannot be finished", "password": PASSWORD}),
+    BatchStatus.COMPLETED: ("rev", "submit_for_review", {}),
+    BatchStatus.UNDER_REVIEW: REJECT,
+    BatchStatus.QUARANTINED: REJECT,
+    BatchStatus.ABORTED: REJECT,
+}
+
+
+class _RolledBack(Exception):
+    """Leaves the savepoint of a trial walk, undoing it."""
 
 
 def build_state_machine(site, mbr, reached):
@@ -162,12 +184,49 @@ def build_state_machine(site, mbr, reached):
         def return_to_review(self):
             self._post("qa1", f"{API}/batch-records/{self.batch_id}/return_to_review/", {"reason": "cleared"})
 
+        @rule(who=st.sampled_from(["ver", "qa1", "op1"]))
+        def cancel(self, who):
+            self._post(
+                who, f"{API}/batch-records/{self.batch_id}/cancel/", {"reason": "not needed", "password": PASSWORD}
+            )
+
+        @rule(who=st.sampled_from(["ver", "qa1", "op1"]))
+        def abort(self, who):
+            self._post(
+                who, f"{API}/batch-records/{self.batch_id}/abort/", {"reason": "cannot finish", "password": PASSWORD}
+            )
+
         @rule()
         def reject(self):
             self._post("qa2", f"{API}/batch-records/{self.batch_id}/reject/", {"reason": "bad", "password": PASSWORD})
 
         def teardown(self):
             reached[BatchRecord.objects.get(pk=self.batch_id).status] += 1
+
+        @invariant()
+        def a_final_disposition_is_always_reachable(self):
+            """Walk to a final disposition with offered actions only, then roll it back."""
+            walked, reached_status = [], None
+            try:
+                with transaction.atomic():
+                    reached_status = self._walk_to_disposition(walked)
+                    raise _RolledBack
+            except _RolledBack:
+                pass
+            assert reached_status in FINAL, (walked, reached_status)
+
+        def _walk_to_disposition(self, walked):
+            for _ in range(len(RECOVERY) + 1):
+                status = BatchRecord.objects.get(pk=self.batch_id).status
+                if status in FINAL:
+                    return status
+                who, action, body = RECOVERY[status]
+                offered = personas[who].get(f"{API}/batch-records/{self.batch_id}/").json()["allowed_actions"]
+                assert action in offered, (status, who, action, offered, walked)
+                response = self._post(who, f"{API}/batch-records/{self.batch_id}/{action}/", body)
+                assert response.status_code == 200, (status, action, response.json(), walked)
+                walked.append((status, action))
+            return BatchRecord.objects.get(pk=self.batch_id).status
 
         @invariant()
         def no_released_batch_with_unsettled_deviations(self):

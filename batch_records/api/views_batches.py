@@ -131,6 +131,15 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
                 current_status=record.status,
                 action="delete",
             )
+        # Issue 19: a batch with history beyond its creation (edited, equipment planned) is
+        # kept; one that will not be made is cancelled, with its reason and a signature.
+        if record.history.count() > 1 or record.equipment.exists():
+            raise Conflict(
+                f"Cannot delete {record.batch_id}: it has a history beyond its creation, and its record is kept. "
+                "Cancel it instead (POST cancel/ with the reason and your signature).",
+                current_status=record.status,
+                action="delete",
+            )
         super().perform_destroy(record)
 
     @record_action(ActionInputSerializer)

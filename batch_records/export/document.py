@@ -115,6 +115,10 @@ def _material_entry(material):
         "quantity_required": decimal_text(material.quantity_required),
         "quantity_dispensed": decimal_text(material.quantity_dispensed),
         "quantity_used": decimal_text(material.quantity_used),
+        # Where the line's unit differs from the unit the material is kept in: what left the lots.
+        "stock_unit_of_measure": material.stock_unit_of_measure,
+        "stock_quantity_dispensed": decimal_text(material.stock_quantity_dispensed),
+        "stock_quantity_used": decimal_text(material.stock_quantity_used),
         "status": material.status,
         "dispensed_by": person(material.dispensed_by),
         "dispensed_at": utc(material.dispensed_at),
