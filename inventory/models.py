@@ -189,6 +189,8 @@ class LotReservation(AuditedModel):
     draw or be shown as available is the quantity on hand less every open reservation."""
 
     site_lookup = "lot__site"
+    # Chained with the batch it is promised to, like the lots a line drew.
+    audit_aggregate = "batch_material"
 
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="reservations")
     batch = models.ForeignKey(

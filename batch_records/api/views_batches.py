@@ -133,7 +133,8 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
             )
         # Issue 19: a batch with history beyond its creation (edited, equipment planned) is
         # kept; one that will not be made is cancelled, with its reason and a signature.
-        if record.history.count() > 1 or record.equipment.exists():
+        pending = record.status == BatchStatus.PENDING  # any other status: the 409 below names it
+        if pending and (record.history.count() > 1 or record.equipment.exists()):
             raise Conflict(
                 f"Cannot delete {record.batch_id}: it has a history beyond its creation, and its record is kept. "
                 "Cancel it instead (POST cancel/ with the reason and your signature).",
