@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batch_records', '0006_batch_cancel_abort'),
+        ('batch_records', '0007_batch_cancel_abort'),
         ('inventory', '0003_audit_chain'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batch_records', '0005_audit_chain'),
+        ('batch_records', '0006_batchstep_requires_separate_start'),
     ]
 
     operations = [
