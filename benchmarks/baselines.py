@@ -116,7 +116,7 @@ class RawRows:
             Signature.objects.filter(content_type_id=CONTENT_TYPE, object_id__in=[SENTINEL]).order_by(
                 "signed_at", "id"
             ),
-            ["object_id", "content_hash", *signature_lookups],
+            ["object_id", *signature_lookups],
         )
         self.names = [name for name, _, _, _ in plan.columns]
 
@@ -167,7 +167,7 @@ class RawRows:
         params = [content_type if param == CONTENT_TYPE else param for param in _bind(params, pks)]
         cursor.execute(sql, params)
         by_record = defaultdict(list)
-        for object_id, _content_hash, *columns in cursor.fetchall():
+        for object_id, *columns in cursor.fetchall():
             item = dict(zip(self.signature_names, columns, strict=True))
             item["valid"] = True  # not recomputed (see the module's docstring)
             by_record[object_id].append(item)

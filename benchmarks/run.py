@@ -316,7 +316,7 @@ def _comparable(document):
         if key == "allowed_actions" or key == "valid":
             continue
         if key in ("next", "previous"):
-            value = None if value is None else value.split("?", 1)[-1]
+            value = None if value is None else (value.split("?", 1) + [""])[1]  # the query, not the path
         out[key] = _comparable(value)
     return out
 
@@ -332,7 +332,8 @@ def check_same_answer(port, token, api_path, raw_path):
     assert api_status == raw_status == 200, (api_status, raw_status)
     api, raw = _comparable(json.loads(api_body)), _comparable(json.loads(raw_body))
     if api != raw:
-        raise RuntimeError(f"The raw baseline {raw_path} does not answer what {api_path} answers.")
+        differing = sorted(key for key in set(api) | set(raw) if api.get(key) != raw.get(key))
+        raise RuntimeError(f"The raw baseline {raw_path} does not answer what {api_path} answers: {differing}")
     return len(api_body), len(raw_body)
 
 
