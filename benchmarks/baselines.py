@@ -21,7 +21,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
+from django.db.models import JSONField
 from django.http import HttpResponse, JsonResponse
 
 from batch_records.api.serializers_batches import BatchRecordListSerializer, BatchRecordSerializer
@@ -119,6 +121,10 @@ class RawRows:
             ["object_id", *signature_lookups],
         )
         self.names = [name for name, _, _, _ in plan.columns]
+        # JSON columns come from the driver as text (Django parses them itself): parsed here.
+        self.json_columns = {
+            name for name, lookup, _, column in plan.columns if column is None and _is_json(self.model, lookup)
+        }
 
     def read(self, cursor, ids):
         """[(parent id or None, row dict)] for the records (or the parents' children) `ids`."""
@@ -139,7 +145,8 @@ class RawRows:
             item = {}
             for name, _, _, column in self.plan.columns:
                 if column is None:
-                    item[name] = next(plain)
+                    value = next(plain)
+                    item[name] = json.loads(value) if name in self.json_columns and isinstance(value, str) else value
                 elif isinstance(column, SignaturesColumn):
                     item[name] = signatures.get(row[0], [])
                 elif isinstance(column, AllowedActionsColumn):
@@ -172,6 +179,15 @@ class RawRows:
             item["valid"] = True  # not recomputed (see the module's docstring)
             by_record[object_id].append(item)
         return by_record
+
+
+def _is_json(model, lookup):
+    if "__" in lookup:
+        return False
+    try:
+        return isinstance(model._meta.get_field(lookup), JSONField)
+    except FieldDoesNotExist:
+        return False
 
 
 class _Compiled:

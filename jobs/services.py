@@ -56,7 +56,8 @@ def _advance(job, progress, stage, **changes):
 def run_export(job_pk):
     """Run the export job `job_pk` to the end (the worker's task)."""
     with transaction.atomic():
-        job = ExportJob.objects.select_for_update().select_related("batch", "created_by").get(pk=job_pk)
+        # Only the job's row is locked (its requester and batch are read with it).
+        job = ExportJob.objects.select_for_update(of=("self",)).select_related("batch", "created_by").get(pk=job_pk)
         if job.finished:
             logger.info("Export job %s already %s; nothing to do.", job.job_id, job.status)
             return job
