@@ -157,8 +157,9 @@ def on_post_migrate(sender, using="default", **kwargs):
 # --- Field-level differences between consecutive history rows -----------------------
 
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
-# Bookkeeping columns that every save touches; the trail shows who and when anyway.
-UNTRACKED_FIELDS = {"updated_at", "updated_by"}
+# Bookkeeping columns that every save touches; the trail shows who and when anyway. The
+# chain columns belong to the history row itself (its link), not to the record's content.
+UNTRACKED_FIELDS = {"updated_at", "updated_by", "chain_aggregate", "chain_seq", "chain_key_id", "chain_hash"}
 
 
 def json_value(value):
