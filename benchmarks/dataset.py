@@ -334,7 +334,7 @@ def ensure_batch_volume(total):
     sql = f"""
         INSERT INTO {table} ({", ".join(columns)})
         SELECT {", ".join(select)}
-        FROM {table} b CROSS JOIN generate_series(%(first)s, %(last)s) AS volume(n)
+        FROM {table} b CROSS JOIN generate_series(%(first)s::int, %(last)s::int) AS volume(n)
         WHERE b.id = %(template)s
     """
     log(f"batches: inserting {missing:,} batch rows (benchmark volume) to reach {total:,}")
