@@ -249,6 +249,7 @@ class SignatureMeaning(models.TextChoices):
     FORCE_COMPLETED = "force_completed", "Force-completed"
     CANCELLED = "cancelled", "Cancelled"
     ABORTED = "aborted", "Aborted"
+    UNLOCKED = "unlocked", "Unlocked"
 
 
 class AppendOnlyQuerySet(models.QuerySet):

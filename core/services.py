@@ -3,7 +3,6 @@
 import logging
 
 from axes.handlers.proxy import AxesProxyHandler
-from axes.helpers import get_lockout_message
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.http import HttpRequest
@@ -43,18 +42,26 @@ def check_password_for_signature(signer, password, *, username=None):
     if not signer.is_active:
         raise SignatureRejected("This account is inactive and cannot sign.")
     request = _auth_request()
+    from users.lockout import attempts_remaining, locked_message
+
     if is_locked_out(signer):
         logger.warning("Signature refused: account %s is locked out", signer.get_username())
-        raise SignatureRejected(
-            "This account is locked after repeated failed attempts. " + str(get_lockout_message()),
-            code="account_locked",
-        )
+        raise SignatureRejected(locked_message(signer.get_username()), code="account_locked")
     user = authenticate(request, username=signer.get_username(), password=password or "")
     if user is None or user.pk != signer.pk:
         logger.warning("Signature refused: wrong password for %s", signer.get_username())
         if is_locked_out(signer):
             logger.warning("Account %s locked after repeated signature failures", signer.get_username())
-        raise SignatureRejected("The password is not correct; nothing was signed or changed.", code="bad_password")
+            raise SignatureRejected(
+                "The password is not correct; nothing was signed or changed. " + locked_message(signer.get_username()),
+                code="account_locked",
+            )
+        remaining = attempts_remaining(request, signer.get_username())
+        raise SignatureRejected(
+            "The password is not correct; nothing was signed or changed. "
+            f"{remaining} attempt{'s' if remaining != 1 else ''} left before the account is locked.",
+            code="bad_password",
+        )
 
 
 def sign(record, *, signer, password, meaning, comment=None, username=None):

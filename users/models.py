@@ -4,7 +4,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from core.exceptions import Conflict
-from core.models import AuditChainFields, AuditedModel, AuditedQuerySet, AuditStampedModel
+from core.models import AuditChainFields, AuditedModel, AuditedQuerySet, AuditStampedModel, SignableModel
 
 
 class Site(AuditedModel):
@@ -37,9 +37,12 @@ class UserManager(DjangoUserManager.from_queryset(AuditedQuerySet)):
     pass
 
 
-class User(AbstractUser, AuditStampedModel):
+class User(AbstractUser, AuditStampedModel, SignableModel):
     """The custom user. Users are deactivated, never deleted: their signatures and history
     must keep pointing at them."""
+
+    # An account unlock is signed on the account (users.services.unlock_account).
+    signed_fields = ("username", "is_active")
 
     sites = models.ManyToManyField(Site, blank=True, related_name="users")
     product_lines = models.ManyToManyField(ProductLine, blank=True, related_name="users")
@@ -55,6 +58,7 @@ class User(AbstractUser, AuditStampedModel):
 
     class Meta:
         ordering = ["username"]
+        permissions = [("unlock_user", "Can unlock an account locked after failed attempts")]
 
     def __str__(self):
         return self.get_username()

@@ -27,6 +27,7 @@ ROLE_PERMISSIONS = {
         "users.view_user",
         "users.add_user",
         "users.change_user",
+        "users.unlock_user",
         "users.add_site",
         "users.change_site",
         "users.add_productline",

@@ -10,11 +10,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api.serializers import SignedReasonInputSerializer
+from core.api.viewsets import idempotency_parameter
 from core.exceptions import NotPermitted, SignatureRejected
 from core.services import check_password_for_signature, is_locked_out
+from users.lockout import locked_message
 from users.models import User
+from users.services import unlock_account
 
 from .serializers import LoginSerializer, PasswordChangeSerializer, TokenSerializer, UserSerializer
+
+UnlockInputSerializer = SignedReasonInputSerializer
 
 _message = inline_serializer("Message", {"detail": serializers.CharField()})
 
@@ -35,9 +41,7 @@ class LoginView(APIView):
         username = serializer.validated_data["username"]
         candidate = User.objects.filter(username=username).first()
         if candidate is not None and is_locked_out(candidate):
-            raise NotPermitted(
-                "This account is locked after repeated failed attempts. Try again later.", code="account_locked"
-            )
+            raise NotPermitted(locked_message(candidate.get_username()), code="account_locked")
         user = authenticate(request._request, username=username, password=serializer.validated_data["password"])
         if user is None:
             raise NotPermitted("Unable to sign in with these credentials.", code="authentication_failed")
@@ -67,7 +71,8 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["is_active", "groups__name", "sites__code"]
 
     def get_permissions(self):
-        if self.action in ("me", "change_password"):
+        # The unlock checks its own permission (users.unlock_user) in its service.
+        if self.action in ("me", "change_password", "unlock"):
             return [permissions.IsAuthenticated()]
         return [permissions.IsAuthenticated(), permissions.DjangoModelPermissions()]
 
@@ -103,5 +108,16 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
         if request._request.session is not None and hasattr(request._request, "session"):
             update_session_auth_hash(request._request, user)
         return Response({"detail": "Password changed."})
+
+    @extend_schema(request=UnlockInputSerializer, responses={200: UserSerializer}, parameters=[idempotency_parameter])
+    @action(detail=True, methods=["post"], throttle_classes=[ScopedRateThrottle])
+    def unlock(self, request, pk=None):
+        """Records administrators: unlock an account locked after repeated failed sign-ins or
+        signatures; body `{"password", "reason", "comment"?}`, signed "unlocked" on the account,
+        the reason kept in its history. 409 when the account is not locked."""
+        serializer = UnlockInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = unlock_account(self.get_object(), actor=request.user, **serializer.validated_data)
+        return Response(UserSerializer(self.get_queryset().model.objects.get(pk=user.pk)).data)
 
     throttle_scope = "signature"
