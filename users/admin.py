@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import AUDIT_FIELDS, AuditedModelAdmin
+from core.admin import AUDIT_FIELDS, AuditedModelAdmin, workflow_admin_action
+from core.models import SignatureMeaning
 
 from .models import ProductLine, Site, User
+from .services import UNLOCK_PERMISSION, unlock_account
 
 
 @admin.register(User)
@@ -14,6 +16,16 @@ class UserAdmin(DjangoUserAdmin, SimpleHistoryAdmin):
     list_display = ("username", "first_name", "last_name", "email", "is_active", "is_staff", "last_login")
     list_filter = ("is_active", "is_staff", "groups", "sites")
     filter_horizontal = ("groups", "user_permissions", "sites", "product_lines")
+    # Records administrators: unlock an account locked after failed attempts (signed, reason).
+    actions = [
+        workflow_admin_action(
+            unlock_account,
+            description="Unlock the account",
+            meaning=SignatureMeaning.UNLOCKED,
+            reason_required=True,
+            permission=UNLOCK_PERMISSION,
+        )
+    ]
     readonly_fields = ("last_login", "date_joined", *AUDIT_FIELDS)
     fieldsets = (
         *DjangoUserAdmin.fieldsets,

@@ -131,3 +131,21 @@ def test_nobody_unlocks_their_own_account(records_admin, api_client_for):
     assert response.json()["detail"] == (
         "You cannot unlock your own account: another records administrator must do it."
     )
+
+
+def test_records_admin_unlocks_in_the_admin(operator, records_admin, api_client_for, admin_client_for):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    _lock(api_client_for(operator))
+    payload = {
+        "action": "action_unlock_account",
+        ACTION_CHECKBOX_NAME: [operator.pk],
+        "confirm": "yes",
+        "password": PASSWORD,
+        "reason": "Identity confirmed at the desk",
+    }
+    page = admin_client_for(records_admin).post("/admin/users/user/", payload, follow=True)
+    assert page.status_code == 200
+    assert _login("operator").status_code == 200
+    [signature] = Signature.objects.filter(meaning="unlocked")
+    assert (signature.signer, signature.comment) == (records_admin, "Identity confirmed at the desk")
