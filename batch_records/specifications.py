@@ -6,6 +6,7 @@ the number fields against the step's `specifications`, limits inclusive. Numbers
 as decimal strings ("10.50"), never floats, so what is stored and signed is what was read.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.core.exceptions import ValidationError
 from core.quantities import to_decimal
 
 NUMBER, TEXT, BOOLEAN = "number", "text", "boolean"
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 
 def _clean_value(kind, value):
@@ -21,6 +23,9 @@ def _clean_value(kind, value):
     if kind == NUMBER:
         number = to_decimal(value)
         if number is None:
+            if isinstance(value, str) and _DECIMAL_COMMA.fullmatch(value.strip()):
+                # A tablet keyboard in a comma locale: say what to type instead.
+                return None, f"a number is required (use a decimal point: {value.strip().replace(',', '.')})"
             return None, "a number is required"
         return format(number, "f"), None
     if kind == TEXT:

@@ -141,3 +141,42 @@ def test_allowed_actions_offer_record_on_a_pending_step(batch, operator, api_cli
     body = api_client_for(operator).get(f"{STEPS}{step_of(batch, 1).pk}/").json()
     assert "record" in body["allowed_actions"]
     assert "start" in body["allowed_actions"]
+
+
+def test_a_decimal_comma_gets_a_hint(batch, operator, api_client_for):
+    response = record(api_client_for(operator), step_of(batch, 1), {"blend_time": "12,5"})
+    assert response.status_code == 400
+    assert response.json()["errors"]["actual_values"] == [
+        "blend_time: a number is required (use a decimal point: 12.5)"
+    ]
+    assert step_of(batch, 1).status == "pending"
+
+
+def test_a_scripted_operator_records_90_steps_at_10_a_minute_without_a_429(
+    make_approved_mbr, make_started_batch, operator, api_client_for, monkeypatch
+):
+    """The real signature rate (settings), the throttle's clock moved 6 s per step instead of
+    sleeping: next, then record, 90 times."""
+    from django.conf import settings
+
+    from core.api.viewsets import SignatureRateThrottle
+
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["signature"] == "60/min"
+    batch = make_started_batch(make_approved_mbr(manufacturing_instructions=manufacturing_instructions(90)))
+    clock = {"now": 1_000_000.0}
+    monkeypatch.setattr(SignatureRateThrottle, "timer", lambda self: clock["now"])
+    client = api_client_for(operator)
+    values = {1: {"blend_time": 10}, 2: {"appearance_ok": True, "remarks": "Uniform"}, 3: {"hardness": 6}}
+    for number in range(1, 91):
+        body = client.get(f"/api/batch_records/batch-records/{batch.pk}/next/").json()
+        [step] = [row for row in body["steps"] if "record" in row["allowed_actions"]]
+        assert step["step_number"] == number
+        response = record(
+            client,
+            step_of(batch, number),
+            values.get(number, {"temperature": 20}),
+            headers={"Idempotency-Key": f"s{number}"},
+        )
+        assert response.status_code == 200, (number, response.json())
+        clock["now"] += 6
+    assert batch.steps.filter(status="completed").count() == 90
