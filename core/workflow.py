@@ -57,9 +57,11 @@ REASON_MESSAGE = "This action needs the reason why."
 
 
 class Facts:
-    """A memo shared by the guards of one request: `get(key, loader)` calls `loader()` once."""
+    """A memo shared by the guards of one request: `get(key, loader)` calls `loader()` once.
+    `locking`: the guards run inside `perform`, whose reads should lock what they judge."""
 
-    def __init__(self):
+    def __init__(self, locking=False):
+        self.locking = locking
         self._values = {}
 
     def get(self, key, loader):
@@ -122,14 +124,19 @@ class Act:
         self.followups.append(followup)
 
 
-def lock_row(record):
-    """`record` read again under a row lock held until the transaction ends."""
+def lock_row(record, action=None):
+    """`record` read again under a row lock held until the transaction ends. A workflow's
+    own `lock(record, action)` may lock parents first and refuse (e.g. a final batch)."""
     return type(record).objects.select_for_update().get(pk=record.pk)
 
 
 class Workflow:
-    def __init__(self, *transitions, field="status", lock=None, editable=None, frozen_message=None):
+    def __init__(
+        self, *transitions, field="status", lock=None, editable=None, frozen_message=None, read_related=()
+    ):
         self.field = field
+        # Relations the guards read, joined when a list judges many records at once.
+        self.read_related = tuple(read_related)
         # The 409 refusing a content change in a status not editable ({label}, {status}).
         self.frozen_message = frozen_message
         self.transitions = {transition.action: transition for transition in transitions}
@@ -200,9 +207,9 @@ class Workflow:
         """Run `action` on `record` as declared (see the module docstring); returns the
         record as changed (or what the work set as `act.result`)."""
         with transaction.atomic():
-            record = self.lock(record)
+            record = self.lock(record, action)
             transition = self.check(record, action, actor)
-            facts = Facts()
+            facts = Facts(locking=True)
             for guard in transition.guards:
                 refused = guard(record, actor, facts)
                 if refused is not None:
@@ -304,7 +311,7 @@ def edit_record(record, workflow, *, actor, reason=None, **changes):
     """Change the content of `record` under its row lock, in a status its workflow declares
     editable (409 otherwise) and only the fields it declares (400 naming the others)."""
     with transaction.atomic():
-        record = workflow.lock(record)
+        record = workflow.lock(record, "update")
         workflow.check_editable(record, changes)
         for name, value in changes.items():
             setattr(record, name, value)

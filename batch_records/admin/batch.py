@@ -17,9 +17,7 @@ from core.admin import (
     json_table,
     pretty_json,
     transition_admin_action,
-    workflow_admin_action,
 )
-from core.models import SignatureMeaning
 
 from ..choices import BatchStatus
 from ..models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
@@ -203,11 +201,8 @@ class BatchRecordAdmin(AuditedModelAdmin):
             review_services.submit_batch_for_review,
             description="Submit for QA review",
         ),
-        workflow_admin_action(
-            review_services.record_batch_review,
-            description="Document the QA review",
-            meaning=SignatureMeaning.REVIEWED,
-            permission=review_services.REVIEW_PERMISSION,
+        transition_admin_action(
+            BATCH_WORKFLOW, "review", review_services.record_batch_review, description="Document the QA review"
         ),
         transition_admin_action(BATCH_WORKFLOW, "release", review_services.release_batch, description="Release"),
         transition_admin_action(BATCH_WORKFLOW, "reject", review_services.reject_batch, description="Reject"),

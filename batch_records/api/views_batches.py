@@ -7,16 +7,14 @@ from rest_framework.response import Response
 from batch_records.choices import BatchStatus
 from batch_records.filtersets import BatchDeviationFilterSet, BatchRecordFilterSet, BatchStepFilterSet
 from batch_records.models import BatchDeviation, BatchEquipment, BatchMaterial, BatchRecord, BatchStep
-from batch_records.services import batches, deviations, guards, review_rules, steps, stops
-from batch_records.services import review as review_services
-from batch_records.workflows import STEP_WORKFLOW
+from batch_records.services import batches, deviations, guards, review_rules, steps
+from batch_records.workflows import BATCH_DEVIATION_WORKFLOW, BATCH_WORKFLOW, STEP_WORKFLOW
 from core.api.serializers import (
-    ActionInputSerializer,
     ReasonInputSerializer,
     SignatureInputSerializer,
     SignedReasonInputSerializer,
 )
-from core.api.viewsets import AuditedViewSet, idempotency_parameter, record_action
+from core.api.viewsets import AuditedViewSet, idempotency_parameter
 from core.exceptions import Conflict
 from core.services import lock
 
@@ -99,6 +97,16 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
     ]
     site_field = "site"
     deletable_statuses = {BatchStatus.PENDING}
+    workflow = BATCH_WORKFLOW
+    action_inputs = {
+        "complete": BatchCompleteInputSerializer,
+        "release": SignatureInputSerializer,
+        "reject": SignedReasonInputSerializer,
+        "quarantine": ReasonInputSerializer,
+        "return_to_review": ReasonInputSerializer,
+        "cancel": SignedReasonInputSerializer,
+        "abort": BatchAbortInputSerializer,
+    }
 
     @extend_schema(
         request=BatchRecordCreateSerializer,
@@ -114,13 +122,7 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
 
     def check_editable(self, record):
         guards.ensure_batch_open(record, "update")
-        if record.status != BatchStatus.PENDING:
-            raise Conflict(
-                f"Cannot edit {record.batch_id}: a batch can only be edited while pending, and it is "
-                f"'{record.status}'.",
-                current_status=record.status,
-                action="update",
-            )
+        super().check_editable(record)
 
     def perform_destroy(self, instance):
         record = lock(instance)
@@ -143,23 +145,7 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
             )
         super().perform_destroy(record)
 
-    @record_action(ActionInputSerializer)
-    def start(self, request, pk=None):
-        """pending → in_progress: production starts and steps can be executed."""
-        return self.run_action(batches.start_batch, ActionInputSerializer)
-
-    @record_action(BatchCompleteInputSerializer)
-    def complete(self, request, pk=None):
-        """in_progress → completed with the quantities produced and rejected. The yield is computed
-        here (outside its limits it opens a process deviation); 409 with `open_steps` while steps remain."""
-        return self.run_action(batches.complete_batch, BatchCompleteInputSerializer)
-
     # --- QA review and disposition ------------------------------------------------------
-
-    @record_action(ActionInputSerializer)
-    def submit_for_review(self, request, pk=None):
-        """completed → under_review: the batch record goes to QA."""
-        return self.run_action(review_services.submit_batch_for_review, ActionInputSerializer)
 
     @extend_schema(responses=BatchNextSerializer, filters=False)
     @action(detail=True, methods=["get"], url_path="next")
@@ -185,45 +171,9 @@ class BatchRecordViewSet(BatchInventoryMixin, BatchExportMixin, AuditedViewSet):
         it is empty) and the release conditions still unmet. POST (QA, batch under review): document
         the review, signed "reviewed"; records `reviewed_by` and `reviewed_at`."""
         if request.method == "POST":
-            return self.run_action(review_services.record_batch_review, SignatureInputSerializer)
+            return self.run_transition(BATCH_WORKFLOW, "review", SignatureInputSerializer)
         batch = self.get_object()
         return Response(BatchReviewSerializer(review_rules.batch_review(batch)).data)
-
-    @record_action(SignatureInputSerializer)
-    def release(self, request, pk=None):
-        """under_review → released, signed "released" by a QA approver who had no hand in the batch's
-        execution (403 otherwise); 409 with every unmet condition in `unmet_conditions`."""
-        return self.run_action(review_services.release_batch, SignatureInputSerializer)
-
-    @record_action(SignedReasonInputSerializer)
-    def reject(self, request, pk=None):
-        """under_review|quarantined → rejected, with the `reason`, signed "rejected"."""
-        return self.run_action(review_services.reject_batch, SignedReasonInputSerializer)
-
-    @record_action(ReasonInputSerializer)
-    def quarantine(self, request, pk=None):
-        """in_progress|completed|under_review → quarantined, with the `reason`."""
-        return self.run_action(review_services.quarantine_batch, ReasonInputSerializer)
-
-    # --- stopping a batch for good (issue 19) ------------------------------------------
-
-    @record_action(SignedReasonInputSerializer)
-    def cancel(self, request, pk=None):
-        """pending → cancelled, with the `reason`, signed "cancelled": the batch will not be made; it is
-        kept in the records (never deleted) and its reservations are released."""
-        return self.run_action(stops.cancel_batch, SignedReasonInputSerializer)
-
-    @record_action(BatchAbortInputSerializer)
-    def abort(self, request, pk=None):
-        """in_progress → aborted, with the `reason`, signed "aborted": dispensed material goes back to its
-        lots (or is written off: `write_off`, a list of line numbers), reservations are released; QA then
-        rejects the batch."""
-        return self.run_action(stops.abort_batch, BatchAbortInputSerializer)
-
-    @record_action(ReasonInputSerializer)
-    def return_to_review(self, request, pk=None):
-        """quarantined → under_review, with the `reason`."""
-        return self.run_action(review_services.return_batch_to_review, ReasonInputSerializer)
 
 
 class BatchStepViewSet(AuditedViewSet):
@@ -243,37 +193,16 @@ class BatchStepViewSet(AuditedViewSet):
     # declared in the workflow without a route written here (`record`) are generated.
     http_method_names = ["get", "post", "head", "options"]
     workflow = STEP_WORKFLOW
-    action_inputs = {"record": StepCompleteInputSerializer}
+    action_inputs = {
+        "complete": StepCompleteInputSerializer,
+        "verify": SignatureInputSerializer,
+        "skip": SignedReasonInputSerializer,
+        "correct": StepCorrectInputSerializer,
+        "record": StepCompleteInputSerializer,
+    }
 
     def create(self, request, *args, **kwargs):
         raise MethodNotAllowed("POST", detail="Steps are created with their batch, from its master batch record.")
-
-    @record_action(ActionInputSerializer)
-    def start(self, request, pk=None):
-        """pending → in_progress, in order: 409 with `blocking_steps` while a lower step is not done."""
-        return self.run_action(steps.start_step, ActionInputSerializer)
-
-    @record_action(StepCompleteInputSerializer)
-    def complete(self, request, pk=None):
-        """Record `actual_values` and sign "performed"; out of spec the step becomes `deviated` and a
-        parameter_excursion deviation is opened."""
-        return self.run_action(steps.complete_step, StepCompleteInputSerializer)
-
-    @record_action(SignatureInputSerializer)
-    def verify(self, request, pk=None):
-        """Second-person verification, signed "verified" by someone who did not record the values."""
-        return self.run_action(steps.verify_step, SignatureInputSerializer)
-
-    @record_action(SignedReasonInputSerializer)
-    def skip(self, request, pk=None):
-        """pending → skipped, with a reason and a signature "skipped"."""
-        return self.run_action(steps.skip_step, SignedReasonInputSerializer)
-
-    @record_action(StepCorrectInputSerializer)
-    def correct(self, request, pk=None):
-        """Correct the values of a completed or deviated step, with a reason and a signature
-        "corrected"; earlier signatures then show `valid: false` and the step must be verified again."""
-        return self.run_action(steps.correct_step, StepCorrectInputSerializer)
 
 
 class BatchDeviationViewSet(AuditedViewSet):
@@ -289,6 +218,8 @@ class BatchDeviationViewSet(AuditedViewSet):
     ordering_fields = ["deviation_id", "status", "deviation_type", "created_at", "updated_at"]
     site_field = "batch__site"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    workflow = BATCH_DEVIATION_WORKFLOW
+    action_inputs = {"resolve": BatchDeviationResolveInputSerializer, "close": SignatureInputSerializer}
 
     def get_serializer_class(self):
         if self.action == "partial_update":
@@ -323,19 +254,3 @@ class BatchDeviationViewSet(AuditedViewSet):
         guards.ensure_batch_open(batch, "delete", record)
         # No status is deletable: a reported deviation is a GMP record and is kept (409).
         super().perform_destroy(record)
-
-    @record_action(ActionInputSerializer)
-    def investigate(self, request, pk=None):
-        """open → investigating (QA)."""
-        return self.run_action(deviations.investigate_batch_deviation, ActionInputSerializer)
-
-    @record_action(BatchDeviationResolveInputSerializer)
-    def resolve(self, request, pk=None):
-        """investigating → resolved with `root_cause` (required), optionally `impact_assessment`,
-        `linked_deviation`, `linked_capa` (of the batch's site); signed "resolved" by a QA approver."""
-        return self.run_action(deviations.resolve_batch_deviation, BatchDeviationResolveInputSerializer)
-
-    @record_action(SignatureInputSerializer)
-    def close(self, request, pk=None):
-        """resolved → closed by a QA approver, signed "closed"."""
-        return self.run_action(deviations.close_batch_deviation, SignatureInputSerializer)

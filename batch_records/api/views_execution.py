@@ -3,9 +3,10 @@ from rest_framework.exceptions import MethodNotAllowed
 
 from batch_records.filtersets import BatchEquipmentFilterSet, BatchMaterialFilterSet
 from batch_records.models import BatchEquipment, BatchMaterial
-from batch_records.services import equipment_usage, materials
-from core.api.serializers import ActionInputSerializer, ReasonInputSerializer, SignatureInputSerializer
-from core.api.viewsets import AuditedViewSet, RolePermission, idempotency_parameter, record_action
+from batch_records.services import equipment_usage
+from batch_records.workflows import EQUIPMENT_USAGE_WORKFLOW, MATERIAL_WORKFLOW
+from core.api.serializers import ReasonInputSerializer, SignatureInputSerializer
+from core.api.viewsets import AuditedViewSet, RolePermission, idempotency_parameter
 
 from .serializers_execution import (
     BatchEquipmentCreateSerializer,
@@ -67,31 +68,16 @@ class BatchMaterialViewSet(AuditedViewSet):
     # Materials come from the MBR snapshot and change only through their actions.
     permission_classes = [_permission_allowing(*_KEPT_RECORD_METHODS)]
     http_method_names = ["get", "post", "delete", "head", "options"]
+    workflow = MATERIAL_WORKFLOW
+    action_inputs = {
+        "dispense": MaterialDispenseInputSerializer,
+        "verify": SignatureInputSerializer,
+        "consume": MaterialConsumeInputSerializer,
+        "return": ReasonInputSerializer,
+    }
 
     def create(self, request, *args, **kwargs):
         raise MethodNotAllowed("POST", detail="Materials are created with their batch, from its bill of materials.")
-
-    @record_action(MaterialDispenseInputSerializer)
-    def dispense(self, request, pk=None):
-        """pending → dispensed: `lot_number` and `quantity` (> 0), signed "dispensed"; the batch
-        must be in progress."""
-        return self.run_action(materials.dispense_material, MaterialDispenseInputSerializer)
-
-    @record_action(SignatureInputSerializer)
-    def verify(self, request, pk=None):
-        """dispensed → verified by a second person (not the dispenser), signed "verified"."""
-        return self.run_action(materials.verify_material, SignatureInputSerializer)
-
-    @record_action(MaterialConsumeInputSerializer)
-    def consume(self, request, pk=None):
-        """verified → consumed with `quantity_used` (≤ dispensed); outside the tolerance of the
-        quantity required it opens a material_issue deviation."""
-        return self.run_action(materials.consume_material, MaterialConsumeInputSerializer)
-
-    @record_action(ReasonInputSerializer, url_path="return", url_name="return")
-    def return_material(self, request, pk=None):
-        """dispensed|verified → returned, with the `reason`."""
-        return self.run_action(materials.return_material, ReasonInputSerializer)
 
 
 class BatchEquipmentViewSet(AuditedViewSet):
@@ -127,6 +113,7 @@ class BatchEquipmentViewSet(AuditedViewSet):
     # The use log is written by its actions; an entry, once made, is kept.
     permission_classes = [_permission_allowing(*_KEPT_RECORD_METHODS, "POST")]
     http_method_names = ["get", "post", "delete", "head", "options"]
+    workflow = EQUIPMENT_USAGE_WORKFLOW
 
     @extend_schema(
         request=BatchEquipmentCreateSerializer,
@@ -141,23 +128,3 @@ class BatchEquipmentViewSet(AuditedViewSet):
         data = dict(serializer.validated_data)
         usage = equipment_usage.add_batch_equipment(data.pop("batch"), actor=request.user, **data)
         return self.respond_with(usage, status=201)
-
-    @record_action(ActionInputSerializer)
-    def verify_calibration(self, request, pk=None):
-        """Record who checked the calibration, and when; a registered equipment must not be overdue."""
-        return self.run_action(equipment_usage.verify_calibration, ActionInputSerializer)
-
-    @record_action(ActionInputSerializer)
-    def verify_cleaning(self, request, pk=None):
-        """Record who checked the cleaning, and when; a registered equipment's cleaning must be valid."""
-        return self.run_action(equipment_usage.verify_cleaning, ActionInputSerializer)
-
-    @record_action(ActionInputSerializer)
-    def start_usage(self, request, pk=None):
-        """not_started → in_use; 409 with every unmet condition in `problems`."""
-        return self.run_action(equipment_usage.start_usage, ActionInputSerializer)
-
-    @record_action(ActionInputSerializer)
-    def end_usage(self, request, pk=None):
-        """in_use → ended; a registered equipment becomes available again, and dirty."""
-        return self.run_action(equipment_usage.end_usage, ActionInputSerializer)

@@ -5,6 +5,7 @@ from batch_records.choices import MBRStatus
 from batch_records.filtersets import MasterBatchRecordFilterSet
 from batch_records.models import MasterBatchRecord
 from batch_records.services import mbr as services
+from batch_records.workflows import MBR_WORKFLOW
 from core.api.serializers import (
     ActionInputSerializer,
     ReasonInputSerializer,
@@ -46,6 +47,13 @@ class MasterBatchRecordViewSet(AuditedViewSet):
     # MBRs are company-wide recipes; the batches made from them are site-bound.
     site_field = None
     deletable_statuses = {MBRStatus.DRAFT}
+    workflow = MBR_WORKFLOW
+    action_inputs = {
+        "return_to_draft": ReasonInputSerializer,
+        "approve": SignatureInputSerializer,
+        "supersede": OptionalReasonInputSerializer,
+        "obsolete": SignedReasonInputSerializer,
+    }
 
     def check_editable(self, record):
         services.check_mbr_editable(record)
@@ -59,28 +67,8 @@ class MasterBatchRecordViewSet(AuditedViewSet):
         self.check_editable(record)
         serializer.instance = services.update_mbr(record, actor=self.request.user, **serializer.validated_data)
 
-    @record_action(ActionInputSerializer)
-    def submit(self, request, pk=None):
-        return self.run_action(services.submit_mbr, ActionInputSerializer)
-
-    @record_action(ReasonInputSerializer)
-    def return_to_draft(self, request, pk=None):
-        return self.run_action(services.return_mbr_to_draft, ReasonInputSerializer)
-
-    @record_action(SignatureInputSerializer)
-    def approve(self, request, pk=None):
-        return self.run_action(services.approve_mbr, SignatureInputSerializer)
-
-    @record_action(OptionalReasonInputSerializer)
-    def supersede(self, request, pk=None):
-        return self.run_action(services.supersede_mbr, OptionalReasonInputSerializer)
-
-    @record_action(SignedReasonInputSerializer)
-    def obsolete(self, request, pk=None):
-        return self.run_action(services.obsolete_mbr, SignedReasonInputSerializer)
-
     @extend_schema(responses={201: MasterBatchRecordSerializer})
     @record_action(ActionInputSerializer)
     def new_version(self, request, pk=None):
         """A draft copy of this approved MBR with the product's next version number."""
-        return self.run_action(services.create_new_mbr_version, ActionInputSerializer, status=201)
+        return self.run_transition(MBR_WORKFLOW, "new_version", ActionInputSerializer, status=201)

@@ -179,15 +179,11 @@ def create_batch(mbr, *, actor, batch_number, lot_number, quantity_planned, site
 # --- production ------------------------------------------------------------------------
 
 
-@transaction.atomic
-def start_batch(batch, *, actor):
-    """pending → in_progress: steps can be executed from now on."""
-    batch = lock(batch)
-    BATCH_WORKFLOW.apply(batch, "start", actor)
+def record_start(batch, act):
+    """Steps can be executed from now on; the batch's materials are reserved."""
     batch.started_at = timezone.now()
-    batch.save(actor=actor, reason="Production started")
-    reserve_batch_materials(batch, actor=actor)
-    return batch
+    act.history_reason = "Production started"
+    act.then(lambda: reserve_batch_materials(batch, actor=act.actor))
 
 
 def reserve_batch_materials(batch, *, actor):
@@ -196,6 +192,11 @@ def reserve_batch_materials(batch, *, actor):
     (inventory.reservations; what is short shows in the batch's availability)."""
     lines = list(batch.materials.filter(status=MaterialStatus.PENDING).order_by("line_number", "id"))
     return reservations.reserve_for_lines(batch, lines, actor=actor)
+
+
+def start_batch(batch, *, actor):
+    """pending → in_progress."""
+    return BATCH_WORKFLOW.perform(batch, "start", actor=actor)
 
 
 def _yield_deviation_text(batch):
@@ -220,8 +221,9 @@ def open_materials(batch):
     )
 
 
-def _check_nothing_left_open(batch):
-    """409 listing every step not done and every material line not reconciled.
+def nothing_left_open(batch, user=None, facts=None):
+    """The guard of `complete`: the 409 listing every step not done and every material line
+    not reconciled, or None.
 
     A batch completed with a line still pending could then be neither dispensed, returned
     nor released (SPEC §3: no batch may reach a state from which neither release nor
@@ -234,7 +236,7 @@ def _check_nothing_left_open(batch):
     )
     materials = open_materials(batch)
     if not open_steps and not materials:
-        return
+        return None
     problems = []
     if open_steps:
         listed = ", ".join(str(number) for number in open_steps)
@@ -242,7 +244,7 @@ def _check_nothing_left_open(batch):
     if materials:
         listed = ", ".join(f"{row['line_number']} ({row['material_code']}, {row['status']})" for row in materials)
         problems.append(f"material line(s) {listed} are not consumed or returned")
-    raise Conflict(
+    return Conflict(
         f"Cannot complete {batch.batch_id}: {'; '.join(problems)}.",
         current_status=batch.status,
         action="complete",
@@ -287,18 +289,9 @@ def _check_declared_quantity(batch):
         raise ValidationError({"quantity_produced": [message], "quantity_rejected": [message]})
 
 
-@transaction.atomic
-def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
-    """in_progress → completed once every step is completed, deviated or skipped and every
-    material line is consumed or returned (409 listing what is open), with plausible
-    declared quantities (400 naming both numbers otherwise).
-
-    The yield is computed here, never taken from the client (21 CFR 211.186(b)(7)); a
-    yield outside the batch's limits opens a process deviation (21 CFR 211.192).
-    """
-    batch = lock(batch)
-    transition = BATCH_WORKFLOW.check(batch, "complete", actor)
-    _check_nothing_left_open(batch)
+def record_completion(batch, act, *, quantity_produced, quantity_rejected):
+    """The yield is computed here, never taken from the client (21 CFR 211.186(b)(7)); a
+    yield outside the batch's limits opens a process deviation (21 CFR 211.192)."""
     cleaned, errors = _clean_quantities(
         quantity_produced=(quantity_produced, True),
         quantity_rejected=(quantity_rejected, True),
@@ -309,19 +302,31 @@ def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
     batch.quantity_rejected = cleaned["quantity_rejected"]
     _check_declared_quantity(batch)
     yield_percentage = (batch.quantity_produced / batch.quantity_planned * 100).quantize(YIELD_PLACES, ROUND_HALF_UP)
-    batch.status = transition.target
     batch.yield_percentage = yield_percentage
     batch.completed_at = timezone.now()
     # Seed 001: the cost is captured once, at completion, and never recomputed.
     for name, value in batch_cost_snapshot(batch).items():
         setattr(batch, name, value)
-    batch.save(actor=actor, reason=f"Production completed: yield {yield_percentage}%")
-    reservations.release_batch_reservations(batch, actor=actor, reason=f"{batch.batch_id} completed")
-    if not yield_within_limits(batch):
-        open_batch_deviation(
-            batch,
-            actor=actor,
-            deviation_type=DeviationType.PROCESS_DEVIATION,
-            description=_yield_deviation_text(batch),
-        )
-    return refresh_batch_flags(batch, actor=actor, reason="Flags updated at completion")
+    act.history_reason = f"Production completed: yield {yield_percentage}%"
+
+    def followup():
+        reservations.release_batch_reservations(batch, actor=act.actor, reason=f"{batch.batch_id} completed")
+        if not yield_within_limits(batch):
+            open_batch_deviation(
+                batch,
+                actor=act.actor,
+                deviation_type=DeviationType.PROCESS_DEVIATION,
+                description=_yield_deviation_text(batch),
+            )
+        act.result = refresh_batch_flags(batch, actor=act.actor, reason="Flags updated at completion")
+
+    act.then(followup)
+
+
+def complete_batch(batch, *, actor, quantity_produced, quantity_rejected):
+    """in_progress → completed once every step is completed, deviated or skipped and every
+    material line is consumed or returned (409 listing what is open), with plausible
+    declared quantities (400 naming both numbers otherwise)."""
+    return BATCH_WORKFLOW.perform(
+        batch, "complete", actor=actor, quantity_produced=quantity_produced, quantity_rejected=quantity_rejected
+    )

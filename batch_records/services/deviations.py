@@ -13,8 +13,7 @@ from batch_records.choices import BatchDeviationStatus, DeviationType
 from batch_records.models import BatchDeviation, BatchRecord
 from batch_records.workflows import BATCH_DEVIATION_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
-from core.models import SignatureMeaning
-from core.services import lock, sign
+from core.services import lock
 
 from .guards import ensure_batch_open
 
@@ -114,17 +113,46 @@ def update_batch_deviation(deviation, *, actor, reason=None, **changes):
     return deviation
 
 
-@transaction.atomic
+# --- the work of each transition ---------------------------------------------------------
+
+
+def record_investigation_started(deviation, act):
+    act.history_reason = "Investigation started"
+
+
+def record_resolution(deviation, act, *, root_cause, impact_assessment=None, linked_deviation=None, linked_capa=None):
+    """21 CFR 211.192: the investigation and its conclusion are recorded. Links given here
+    replace the ones recorded; impact_assessment, when given, too."""
+    root_cause = (root_cause or "").strip()
+    if not root_cause:
+        raise ValidationError({"root_cause": ["A deviation is resolved with its root cause."]})
+    _check_links(deviation.batch, linked_deviation=linked_deviation, linked_capa=linked_capa)
+    deviation.root_cause = root_cause
+    if impact_assessment is not None:
+        deviation.impact_assessment = impact_assessment.strip()
+    if linked_deviation is not None:
+        deviation.linked_deviation = linked_deviation
+    if linked_capa is not None:
+        deviation.linked_capa = linked_capa
+    deviation.resolved_by = act.actor
+    deviation.resolution_date = timezone.now()
+    act.history_reason = act.comment or f"Resolved: {root_cause}"
+
+
+def record_closure(deviation, act):
+    deviation.closed_by = act.actor
+    deviation.closed_at = timezone.now()
+    act.history_reason = act.comment or "Closed"
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
 def investigate_batch_deviation(deviation, *, actor):
     """open → investigating: QA takes up the deviation."""
-    batch, deviation = lock_batch_and_deviation(deviation)
-    ensure_batch_open(batch, "investigate", deviation)
-    BATCH_DEVIATION_WORKFLOW.apply(deviation, "investigate", actor)
-    deviation.save(actor=actor, reason="Investigation started")
-    return deviation
+    return BATCH_DEVIATION_WORKFLOW.perform(deviation, "investigate", actor=actor)
 
 
-@transaction.atomic
 def resolve_batch_deviation(
     deviation,
     *,
@@ -137,48 +165,23 @@ def resolve_batch_deviation(
     comment="",
     username=None,
 ):
-    """investigating → resolved with the root cause (21 CFR 211.192: the investigation and its
-    conclusion are recorded), signed "resolved" by QA. Links given here replace the ones
-    recorded; impact_assessment, when given, too."""
-    batch, deviation = lock_batch_and_deviation(deviation)
-    ensure_batch_open(batch, "resolve", deviation)
-    transition = BATCH_DEVIATION_WORKFLOW.apply(deviation, "resolve", actor)
-    root_cause = (root_cause or "").strip()
-    if not root_cause:
-        raise ValidationError({"root_cause": ["A deviation is resolved with its root cause."]})
-    _check_links(batch, linked_deviation=linked_deviation, linked_capa=linked_capa)
-    deviation.root_cause = root_cause
-    if impact_assessment is not None:
-        deviation.impact_assessment = impact_assessment.strip()
-    if linked_deviation is not None:
-        deviation.linked_deviation = linked_deviation
-    if linked_capa is not None:
-        deviation.linked_capa = linked_capa
-    deviation.status = transition.target
-    deviation.resolved_by = actor
-    deviation.resolution_date = timezone.now()
-    deviation.save(actor=actor, reason=comment or f"Resolved: {root_cause}")
-    sign(
+    """investigating → resolved with the root cause, signed "resolved" by QA."""
+    return BATCH_DEVIATION_WORKFLOW.perform(
         deviation,
-        signer=actor,
+        "resolve",
+        actor=actor,
+        root_cause=root_cause,
+        impact_assessment=impact_assessment,
+        linked_deviation=linked_deviation,
+        linked_capa=linked_capa,
         password=password,
-        meaning=SignatureMeaning.RESOLVED,
         comment=comment,
         username=username,
     )
-    return deviation
 
 
-@transaction.atomic
 def close_batch_deviation(deviation, *, actor, password, comment="", username=None):
     """resolved → closed by QA, signed "closed"."""
-    batch, deviation = lock_batch_and_deviation(deviation)
-    ensure_batch_open(batch, "close", deviation)
-    BATCH_DEVIATION_WORKFLOW.apply(deviation, "close", actor)
-    deviation.closed_by = actor
-    deviation.closed_at = timezone.now()
-    deviation.save(actor=actor, reason=comment or "Closed")
-    sign(
-        deviation, signer=actor, password=password, meaning=SignatureMeaning.CLOSED, comment=comment, username=username
+    return BATCH_DEVIATION_WORKFLOW.perform(
+        deviation, "close", actor=actor, password=password, comment=comment, username=username
     )
-    return deviation

@@ -11,53 +11,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from batch_records.choices import BatchStatus
-from batch_records.models import BatchEquipment, BatchRecord
-from batch_records.workflows import EQUIPMENT_USAGE_WORKFLOW
+from batch_records.models import BatchEquipment
+from batch_records.workflow_guards import usage_name as _name
+from batch_records.workflows import EQUIPMENT_USAGE_WORKFLOW, PREPARING
 from core.exceptions import Conflict, NotPermitted
 from core.services import lock
-from equipment.models import CleaningStatus, Equipment
-from equipment.services import mark_in_use, release_from_use, usability_problems
+from equipment.models import CleaningStatus
+from equipment.services import mark_in_use, release_from_use
 
 from .guards import ensure_batch_open
-
-# Equipment is planned for and checked while the batch is pending or in production, and
-# used only in production.
-PREPARING = (BatchStatus.PENDING, BatchStatus.IN_PROGRESS)
-PRODUCING = (BatchStatus.IN_PROGRESS,)
-
-
-def _lock_batch_and_usage(usage, action):
-    batch = BatchRecord.objects.select_for_update().get(pk=usage.batch_id)
-    usage = lock(usage)
-    ensure_batch_open(batch, action, usage)
-    return batch, usage
-
-
-def _lock_equipment(usage):
-    if usage.equipment_id is None:
-        return None
-    return Equipment.objects.select_for_update().get(pk=usage.equipment_id)
-
-
-def _name(usage):
-    return " ".join(part for part in (usage.equipment_id_manual, usage.equipment_name) if part)
-
-
-def _label(usage, batch):
-    return f"{_name(usage)} in {batch.batch_id}"
-
-
-def _require_batch_status(batch, usage, action, allowed):
-    if batch.status not in allowed:
-        wanted = " or ".join(f"'{status}'" for status in allowed)
-        raise Conflict(
-            f"Cannot {action.replace('_', ' ')} for {_label(usage, batch)}: the batch is '{batch.status}', and this "
-            f"is only possible while it is {wanted}.",
-            current_status=usage.status,
-            batch_status=batch.status,
-            action=action,
-        )
 
 
 def calibration_problem(equipment):
@@ -134,105 +96,68 @@ def add_batch_equipment(batch, *, actor, equipment=None, equipment_name="", equi
     return usage
 
 
-def _record_check(usage, *, actor, action, what, problem_of, evidence_of):
-    """Record that `actor` checked one condition of the equipment before use; with a
-    registered equipment, the condition must hold on its locked row."""
-    batch, usage = _lock_batch_and_usage(usage, action)
-    EQUIPMENT_USAGE_WORKFLOW.check(usage, action, actor)
-    _require_batch_status(batch, usage, action, PREPARING)
-    equipment = _lock_equipment(usage)
-    problem = problem_of(equipment) if equipment is not None else None
-    if problem:
-        raise Conflict(
-            f"Cannot verify the {what} of {_label(usage, batch)}: {problem}",
-            current_status=usage.status,
-            action=action,
-            problems=[problem],
-        )
+# --- the work of each transition ---------------------------------------------------------
+
+
+def _record_check(usage, act, what, evidence_of):
+    """`actor` checked one condition of the equipment before use (the guard held it on the
+    locked equipment row)."""
     setattr(usage, f"{what}_verified", True)
-    setattr(usage, f"{what}_verified_by", actor)
+    setattr(usage, f"{what}_verified_by", act.actor)
     setattr(usage, f"{what}_verified_at", timezone.now())
+    equipment = usage.equipment if usage.equipment_id is not None else None
     evidence = f" ({evidence_of(equipment)})" if equipment is not None else ""
-    usage.save(actor=actor, reason=f"{what.capitalize()} verified{evidence}")
-    return usage
+    act.history_reason = f"{what.capitalize()} verified{evidence}"
 
 
-@transaction.atomic
-def verify_calibration(usage, *, actor):
-    """21 CFR 211.68: the calibration status is checked before use; a registered
-    equipment's calibration must not be overdue."""
-    return _record_check(
-        usage,
-        actor=actor,
-        action="verify_calibration",
-        what="calibration",
-        problem_of=calibration_problem,
-        evidence_of=lambda equipment: f"due {equipment.calibration_due_date}",
-    )
+def record_calibration_check(usage, act):
+    _record_check(usage, act, "calibration", lambda equipment: f"due {equipment.calibration_due_date}")
 
 
-@transaction.atomic
-def verify_cleaning(usage, *, actor):
-    """21 CFR 211.67: the equipment is checked clean before use; a registered equipment's
-    last cleaning must still be valid."""
-    return _record_check(
-        usage,
-        actor=actor,
-        action="verify_cleaning",
-        what="cleaning",
-        problem_of=cleaning_problem,
-        evidence_of=lambda equipment: f"cleaned {equipment.cleaned_at:%Y-%m-%d %H:%M} UTC",
-    )
+def record_cleaning_check(usage, act):
+    _record_check(usage, act, "cleaning", lambda equipment: f"cleaned {equipment.cleaned_at:%Y-%m-%d %H:%M} UTC")
 
 
-@transaction.atomic
-def start_usage(usage, *, actor):
-    """not_started → in_use. Refused (409, every unmet condition in `problems`) unless the
-    batch is in production, calibration and cleaning were verified for this use, and a
-    registered equipment is available, in calibration and clean now; it is then in use."""
-    batch, usage = _lock_batch_and_usage(usage, "start_usage")
-    transition = EQUIPMENT_USAGE_WORKFLOW.check(usage, "start_usage", actor)
-    problems = []
-    if batch.status not in PRODUCING:
-        problems.append(f"The batch {batch.batch_id} is '{batch.status}', not 'in_progress'.")
-    if not usage.calibration_verified:
-        problems.append("The calibration has not been verified for this use.")
-    if not usage.cleaning_verified:
-        problems.append("The cleaning has not been verified for this use.")
-    # Checked again on the locked equipment row: its records may have changed since the
-    # verifications (a failed calibration, an expired clean-hold time, another batch).
-    equipment = _lock_equipment(usage)
-    if equipment is not None:
-        problems.extend(usability_problems(equipment))
-    if problems:
-        raise Conflict(
-            f"Cannot start using {_label(usage, batch)}: {' '.join(problems)}",
-            current_status=usage.status,
-            batch_status=batch.status,
-            action="start_usage",
-            problems=problems,
-        )
-    if equipment is not None:
-        mark_in_use(equipment, actor=actor, reason=f"In use in {batch.batch_id}")
-    usage.status = transition.target
+def record_usage_start(usage, act):
+    """A registered equipment is taken into use (its row is locked with the use)."""
+    if usage.equipment_id is not None:
+        mark_in_use(usage.equipment, actor=act.actor, reason=f"In use in {usage.batch.batch_id}")
     usage.usage_start = timezone.now()
-    usage.started_by = actor
-    usage.save(actor=actor, reason="Usage started")
-    return usage
+    usage.started_by = act.actor
+    act.history_reason = "Usage started"
 
 
-@transaction.atomic
-def end_usage(usage, *, actor):
-    """in_use → ended. A registered equipment is available again and dirty until its next
-    cleaning (21 CFR 211.67(b)). Possible whatever the batch's status, so that a batch
-    stopped in quarantine or rejected never keeps equipment blocked."""
-    batch, usage = _lock_batch_and_usage(usage, "end_usage")
-    transition = EQUIPMENT_USAGE_WORKFLOW.check(usage, "end_usage", actor)
-    equipment = _lock_equipment(usage)
-    usage.status = transition.target
+def record_usage_end(usage, act):
+    """A registered equipment is available again and dirty until its next cleaning (21 CFR
+    211.67(b))."""
     usage.usage_end = timezone.now()
-    usage.ended_by = actor
-    usage.save(actor=actor, reason="Usage ended")
-    if equipment is not None:
-        release_from_use(equipment, actor=actor, reason=f"Use in {batch.batch_id} ended")
-    return usage
+    usage.ended_by = act.actor
+    act.history_reason = "Usage ended"
+    if usage.equipment_id is not None:
+        act.then(
+            lambda: release_from_use(usage.equipment, actor=act.actor, reason=f"Use in {usage.batch.batch_id} ended")
+        )
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
+def verify_calibration(usage, *, actor):
+    """21 CFR 211.68: the calibration status is checked before use."""
+    return EQUIPMENT_USAGE_WORKFLOW.perform(usage, "verify_calibration", actor=actor)
+
+
+def verify_cleaning(usage, *, actor):
+    """21 CFR 211.67: the equipment is checked clean before use."""
+    return EQUIPMENT_USAGE_WORKFLOW.perform(usage, "verify_cleaning", actor=actor)
+
+
+def start_usage(usage, *, actor):
+    """not_started → in_use, once every condition of use holds (409 with `problems`)."""
+    return EQUIPMENT_USAGE_WORKFLOW.perform(usage, "start_usage", actor=actor)
+
+
+def end_usage(usage, *, actor):
+    """in_use → ended. Possible whatever the batch's production status, so that a batch
+    stopped in quarantine never keeps equipment blocked."""
+    return EQUIPMENT_USAGE_WORKFLOW.perform(usage, "end_usage", actor=actor)

@@ -7,9 +7,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from batch_records.choices import BATCH_FINAL_STATUSES
-from batch_records.models import BatchDeviation, BatchMaterial, BatchStep
-from core.exceptions import Conflict
+from batch_records.workflow_guards import batch_final_refusal
 
 # Places of the model fields of material quantities.
 MATERIAL_PLACES = Decimal("0.0001")
@@ -21,32 +19,12 @@ def ensure_batch_open(batch, action, record=None):
 
     The disposition is final (21 CFR 211.192, EU GMP Annex 11 §8.2): the record QA signed
     off must stay exactly as signed. Every service that changes a batch or one of its steps,
-    materials, equipment uses or deviations calls this on the batch row it has locked.
+    materials, equipment uses or deviations calls this on the batch row it has locked (the
+    workflows' locks do, see `batch_records.workflows`).
     """
-    if batch.status not in BATCH_FINAL_STATUSES:
-        return
-    what = action.replace("_", " ")
-    target = f"{_record_label(record)} of {batch.batch_id}" if record is not None else batch.batch_id
-    raise Conflict(
-        f"Cannot {what} {target}: the batch is '{batch.status}', and a {batch.status} batch record is final; "
-        "nothing in it can change any more.",
-        current_status=getattr(record, "status", batch.status) if record is not None else batch.status,
-        batch_status=batch.status,
-        action=action,
-    )
-
-
-def _record_label(record):
-    if isinstance(record, BatchStep):
-        return f"step {record.step_number}"
-    if isinstance(record, BatchMaterial):
-        return f"material {record.material_code} (line {record.line_number})"
-    if isinstance(record, BatchDeviation):
-        return record.deviation_id or "a deviation"
-    name = getattr(record, "equipment_name", "") or getattr(record, "equipment_id_manual", "")
-    if name:
-        return f"equipment {name}"
-    return str(record._meta.verbose_name)
+    refused = batch_final_refusal(batch, action, record)
+    if refused is not None:
+        raise refused
 
 
 def yield_within_limits(batch):

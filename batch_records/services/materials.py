@@ -10,53 +10,18 @@ signature's hash covers the quantities recorded.
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
-from batch_records.choices import BatchStatus, DeviationType
-from batch_records.models import BatchRecord
+from batch_records.choices import DeviationType
 from batch_records.workflows import MATERIAL_WORKFLOW
-from core.exceptions import Conflict, NotPermitted
-from core.models import SignatureMeaning
 from core.quantities import NON_NEGATIVE, POSITIVE, decimal_problem
-from core.services import lock, sign
 from inventory import allocation
 from inventory.models import Material
 
 from .deviations import open_batch_deviation
-from .guards import MATERIAL_LIMIT, MATERIAL_PLACES, ensure_batch_open, material_tolerance_percent
+from .guards import MATERIAL_LIMIT, MATERIAL_PLACES, material_tolerance_percent
 
-# Material is dispensed while the batch is in production. Verification, consumption and
-# returns reconcile what was dispensed and may still be recorded once production has
-# completed, until the batch goes to QA review (release needs every material consumed or
-# returned); a quarantined batch may still send unused material back.
-DISPENSING = (BatchStatus.IN_PROGRESS,)
-RECONCILING = (BatchStatus.IN_PROGRESS, BatchStatus.COMPLETED)
-RETURNING = (BatchStatus.IN_PROGRESS, BatchStatus.COMPLETED, BatchStatus.QUARANTINED)
 PERCENT_PLACES = Decimal("0.01")
-
-
-def _lock_batch_and_material(material, action):
-    batch = BatchRecord.objects.select_for_update().get(pk=material.batch_id)
-    material = lock(material)
-    ensure_batch_open(batch, action, material)
-    return batch, material
-
-
-def _label(material, batch):
-    return f"material {material.material_code} (line {material.line_number}) of {batch.batch_id}"
-
-
-def _require_batch_status(batch, material, action, allowed):
-    if batch.status not in allowed:
-        wanted = " or ".join(f"'{status}'" for status in allowed)
-        raise Conflict(
-            f"Cannot {action} {_label(material, batch)}: the batch is '{batch.status}', and this is only possible "
-            f"while it is {wanted}.",
-            current_status=material.status,
-            batch_status=batch.status,
-            action=action,
-        )
 
 
 def clean_material_quantity(value, *, field, allow_zero):
@@ -98,17 +63,14 @@ def _usage_deviation_text(material, batch, difference, tolerance):
     )
 
 
-@transaction.atomic
-def dispense_material(
-    material, *, actor, quantity, password, lot_number="", lot_plan=None, auto=False, comment="", username=None
-):
-    """pending → dispensed: `actor` weighs out `quantity` for the batch and signs
-    "dispensed" (21 CFR 211.101(c)). The stock comes from inventory lots (21 CFR 211.84):
-    the lot named by `lot_number`, an explicit `lot_plan` [{"lot", "quantity"}], or FEFO
-    with `auto`; consumption movements and the lots drawn are recorded in this transaction."""
-    batch, material = _lock_batch_and_material(material, "dispense")
-    transition = MATERIAL_WORKFLOW.check(material, "dispense", actor)
-    _require_batch_status(batch, material, "dispense", DISPENSING)
+# --- the work of each transition ---------------------------------------------------------
+
+
+def record_dispense(material, act, *, quantity, lot_number="", lot_plan=None, auto=False):
+    """`actor` weighs out `quantity` for the batch (21 CFR 211.101(c)). The stock comes from
+    inventory lots (21 CFR 211.84): the lot named by `lot_number`, an explicit `lot_plan`
+    [{"lot", "quantity"}], or FEFO with `auto`; consumption movements and the lots drawn
+    are recorded in this transaction."""
     lot_number = (lot_number or "").strip()
     errors = allocation.dispense_source_errors(lot_number, lot_plan, auto)
     try:
@@ -118,68 +80,36 @@ def dispense_material(
     if errors:
         raise ValidationError(errors)
     drawn = allocation.draw_lots_for_dispense(
-        batch, material, actor=actor, quantity=quantity, lot_number=lot_number, lot_plan=lot_plan, auto=auto
+        material.batch,
+        material,
+        actor=act.actor,
+        quantity=quantity,
+        lot_number=lot_number,
+        lot_plan=lot_plan,
+        auto=auto,
     )
-    lot_number = drawn.lot_number
-    material.status = transition.target
-    material.lot_number = lot_number
+    material.lot_number = drawn.lot_number
     material.quantity_dispensed = quantity
     material.stock_unit_of_measure = drawn.stock_unit
     material.stock_quantity_dispensed = drawn.stock_quantity
-    material.dispensed_by = actor
+    material.dispensed_by = act.actor
     material.dispensed_at = timezone.now()
-    material.save(
-        actor=actor,
-        reason=comment or f"Dispensed {_both_units(material, quantity, drawn.stock_quantity)} of lot {lot_number}",
+    act.history_reason = act.comment or (
+        f"Dispensed {_both_units(material, quantity, drawn.stock_quantity)} of lot {drawn.lot_number}"
     )
-    sign(
-        material,
-        signer=actor,
-        password=password,
-        meaning=SignatureMeaning.DISPENSED,
-        comment=comment,
-        username=username,
-    )
-    return material
 
 
-@transaction.atomic
-def verify_material(material, *, actor, password, comment="", username=None):
-    """dispensed → verified by a second person, who checks the material, lot and quantity
-    dispensed and signs "verified"."""
-    batch, material = _lock_batch_and_material(material, "verify")
-    transition = MATERIAL_WORKFLOW.check(material, "verify", actor)
-    _require_batch_status(batch, material, "verify", RECONCILING)
-    # 21 CFR 211.101(d): each component dispensed is verified by a second person.
-    if material.dispensed_by_id == actor.pk:
-        raise NotPermitted(
-            f"You dispensed {_label(material, batch)}: its verifier must be someone else (second-person verification)."
-        )
-    material.status = transition.target
-    material.verified_by = actor
+def record_verification(material, act):
+    """A second person checks the material, lot and quantity dispensed."""
+    material.verified_by = act.actor
     material.verified_at = timezone.now()
-    material.save(actor=actor, reason=comment or "Dispensing verified")
-    sign(
-        material,
-        signer=actor,
-        password=password,
-        meaning=SignatureMeaning.VERIFIED,
-        comment=comment,
-        username=username,
-    )
-    return material
+    act.history_reason = act.comment or "Dispensing verified"
 
 
-@transaction.atomic
-def consume_material(material, *, actor, quantity_used):
-    """verified → consumed with the quantity actually used (at most what was dispensed).
-
-    A usage further from `quantity_required` than the tolerance is recorded all the same
-    (it happened) and opens a material_issue deviation for QA (21 CFR 211.192).
-    """
-    batch, material = _lock_batch_and_material(material, "consume")
-    transition = MATERIAL_WORKFLOW.check(material, "consume", actor)
-    _require_batch_status(batch, material, "consume", RECONCILING)
+def record_consumption(material, act, *, quantity_used):
+    """The quantity actually used (at most what was dispensed). A usage further from
+    `quantity_required` than the tolerance is recorded all the same (it happened) and opens
+    a material_issue deviation for QA (21 CFR 211.192)."""
     quantity_used = clean_material_quantity(quantity_used, field="quantity_used", allow_zero=True)
     if quantity_used > material.quantity_dispensed:
         raise ValidationError(
@@ -196,39 +126,69 @@ def consume_material(material, *, actor, quantity_used):
         stock_used = allocation.to_stock_unit(
             stock_material, quantity_used, material.unit_of_measure, field="quantity_used"
         )
-    material.status = transition.target
     material.quantity_used = quantity_used
     material.stock_quantity_used = stock_used
-    material.consumed_by = actor
+    material.consumed_by = act.actor
     material.consumed_at = timezone.now()
-    material.save(actor=actor, reason=f"Consumed {_both_units(material, quantity_used, stock_used)}")
+    act.history_reason = f"Consumed {_both_units(material, quantity_used, stock_used)}"
     tolerance = material_tolerance_percent()
     difference = _usage_outside_tolerance(material, tolerance)
     if difference is not None:
+        batch = material.batch
         # has_deviations follows through the deviation's post_save signal.
-        open_batch_deviation(
-            batch,
-            actor=actor,
-            deviation_type=DeviationType.MATERIAL_ISSUE,
-            description=_usage_deviation_text(material, batch, difference, tolerance),
-            batch_material=material,
+        act.then(
+            lambda: open_batch_deviation(
+                batch,
+                actor=act.actor,
+                deviation_type=DeviationType.MATERIAL_ISSUE,
+                description=_usage_deviation_text(material, batch, difference, tolerance),
+                batch_material=material,
+            )
         )
-    return material
 
 
-@transaction.atomic
-def return_material(material, *, actor, reason):
-    """dispensed|verified → returned: the material goes back unused, with the reason why."""
-    batch, material = _lock_batch_and_material(material, "return")
-    transition = MATERIAL_WORKFLOW.check(material, "return", actor)
-    _require_batch_status(batch, material, "return", RETURNING)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": ["A returned material needs the reason why."]})
-    material.status = transition.target
+def record_return(material, act):
+    """The material goes back unused: what was drawn returns into the same lots, as return
+    movements."""
     material.returned_at = timezone.now()
-    material.return_reason = reason
-    material.save(actor=actor, reason=f"Returned: {reason}")
-    # What was drawn goes back into the same lots, as return movements.
-    allocation.return_drawn_lots(material, actor=actor, reason=reason)
-    return material
+    material.return_reason = act.reason
+    act.history_reason = f"Returned: {act.reason}"
+    act.then(lambda: allocation.return_drawn_lots(material, actor=act.actor, reason=act.reason))
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
+def dispense_material(
+    material, *, actor, quantity, password, lot_number="", lot_plan=None, auto=False, comment="", username=None
+):
+    """pending → dispensed, signed "dispensed"."""
+    return MATERIAL_WORKFLOW.perform(
+        material,
+        "dispense",
+        actor=actor,
+        quantity=quantity,
+        lot_number=lot_number,
+        lot_plan=lot_plan,
+        auto=auto,
+        password=password,
+        comment=comment,
+        username=username,
+    )
+
+
+def verify_material(material, *, actor, password, comment="", username=None):
+    """dispensed → verified by a second person, signed "verified"."""
+    return MATERIAL_WORKFLOW.perform(
+        material, "verify", actor=actor, password=password, comment=comment, username=username
+    )
+
+
+def consume_material(material, *, actor, quantity_used):
+    """verified → consumed with the quantity actually used."""
+    return MATERIAL_WORKFLOW.perform(material, "consume", actor=actor, quantity_used=quantity_used)
+
+
+def return_material(material, *, actor, reason):
+    """dispensed|verified → returned, with the reason why."""
+    return MATERIAL_WORKFLOW.perform(material, "return", actor=actor, reason=reason)

@@ -11,9 +11,8 @@ from batch_records.choices import MBRStatus
 from batch_records.models import MasterBatchRecord
 from batch_records.validation import clean_mbr_content
 from batch_records.workflows import MBR_WORKFLOW
-from core.exceptions import Conflict, NotPermitted
-from core.models import SignatureMeaning
-from core.services import lock, sign
+from core.exceptions import Conflict
+from core.services import lock
 from documents.models import DocumentStatus
 
 # Versions still being written or reviewed: a product has at most one at a time.
@@ -111,46 +110,66 @@ def update_mbr(mbr, *, actor, reason=None, **values):
     return mbr
 
 
-@transaction.atomic
-def submit_mbr(mbr, *, actor):
-    """draft → in_review: the content must be complete and valid."""
-    mbr = lock(mbr)
-    MBR_WORKFLOW.apply(mbr, "submit", actor)
+# --- the work of each transition ---------------------------------------------------------
+
+
+def check_submitted_content(mbr, act):
+    """The content must be complete and valid."""
     clean_mbr_content(mbr, complete=True)
-    mbr.save(actor=actor, reason="Submitted for review")
-    return mbr
+    act.history_reason = "Submitted for review"
 
 
-@transaction.atomic
-def return_mbr_to_draft(mbr, *, actor, reason):
-    """in_review → draft, so that the author can rework it; the reviewer says why."""
-    mbr = lock(mbr)
-    MBR_WORKFLOW.apply(mbr, "return_to_draft", actor)
-    mbr.save(actor=actor, reason=reason)
-    return mbr
-
-
-@transaction.atomic
-def approve_mbr(mbr, *, actor, password, comment="", username=None):
-    """in_review → approved, signed "approved" by someone other than the author.
-
-    Every other approved version of the same product is superseded in the same
-    transaction: only one version of a product is approved at a time.
-    """
-    mbr = lock(mbr)
-    MBR_WORKFLOW.apply(mbr, "approve", actor)
-    if not may_approve(mbr, actor):
-        raise NotPermitted(f"{mbr.mbr_id} was written by you: its approver must be someone other than its author.")
+def record_approval(mbr, act):
+    """Every other approved version of the same product is superseded in the same
+    transaction: only one version of a product is approved at a time."""
     clean_mbr_content(mbr, complete=True)
     _check_linked_document(mbr)
-    mbr.approved_by = actor
+    mbr.approved_by = act.actor
     mbr.approval_date = timezone.now()
     if mbr.effective_date is None:
         mbr.effective_date = timezone.localdate()
-    _supersede_other_versions(mbr, actor=actor)
-    mbr.save(actor=actor, reason=comment or "Approved")
-    sign(mbr, signer=actor, password=password, meaning=SignatureMeaning.APPROVED, comment=comment, username=username)
-    return mbr
+    _supersede_other_versions(mbr, actor=act.actor)
+    act.history_reason = act.comment or "Approved"
+
+
+def make_new_version(mbr, act):
+    """A draft copy with the product's next version number, written by `actor`; the
+    approved record keeps its status (and is not saved) until the new version is approved."""
+    siblings = list(MasterBatchRecord.objects.select_for_update().filter(product_code=mbr.product_code).order_by("pk"))
+    # The new version gets its own effective date, on approval at the latest.
+    content = {
+        field.attname: copy.deepcopy(getattr(mbr, field.attname))
+        for field in (MasterBatchRecord._meta.get_field(name) for name in MasterBatchRecord.content_fields)
+        if field.name != "effective_date"
+    }
+    draft = MasterBatchRecord(
+        **content,
+        version=max(sibling.version for sibling in siblings) + 1,
+        previous_version=mbr,
+        author=act.actor,
+        status=MBRStatus.DRAFT,
+    )
+    _save_new(draft, actor=act.actor, reason=f"New version of {_label(mbr)}")
+    act.save = False
+    act.result = draft
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
+def submit_mbr(mbr, *, actor):
+    """draft → in_review: the content must be complete and valid."""
+    return MBR_WORKFLOW.perform(mbr, "submit", actor=actor)
+
+
+def return_mbr_to_draft(mbr, *, actor, reason):
+    """in_review → draft, so that the author can rework it; the reviewer says why."""
+    return MBR_WORKFLOW.perform(mbr, "return_to_draft", actor=actor, reason=reason)
+
+
+def approve_mbr(mbr, *, actor, password, comment="", username=None):
+    """in_review → approved, signed "approved" by someone other than the author."""
+    return MBR_WORKFLOW.perform(mbr, "approve", actor=actor, password=password, comment=comment, username=username)
 
 
 def _supersede_other_versions(mbr, *, actor):
@@ -165,59 +184,22 @@ def _supersede_other_versions(mbr, *, actor):
         other.save(actor=actor, reason=f"Superseded by {_label(mbr)}")
 
 
-@transaction.atomic
 def supersede_mbr(mbr, *, actor, reason=""):
     """approved → superseded by hand (e.g. the process moved to another product code)."""
-    mbr = lock(mbr)
-    MBR_WORKFLOW.apply(mbr, "supersede", actor)
-    mbr.save(actor=actor, reason=reason or "Superseded")
-    return mbr
+    return MBR_WORKFLOW.perform(mbr, "supersede", actor=actor, reason=reason)
 
 
-@transaction.atomic
 def obsolete_mbr(mbr, *, actor, reason, password, comment="", username=None):
     """approved|superseded → obsolete, signed "obsoleted": no batch may be made from it."""
-    mbr = lock(mbr)
-    MBR_WORKFLOW.apply(mbr, "obsolete", actor)
-    mbr.save(actor=actor, reason=reason)
-    sign(
-        mbr,
-        signer=actor,
-        password=password,
-        meaning=SignatureMeaning.OBSOLETED,
-        comment=comment or reason,
-        username=username,
+    return MBR_WORKFLOW.perform(
+        mbr, "obsolete", actor=actor, reason=reason, password=password, comment=comment, username=username
     )
-    return mbr
 
 
-@transaction.atomic
 def create_new_mbr_version(mbr, *, actor):
-    """A draft copy of an approved MBR with the product's next version number, written by
-    `actor`. The approved record keeps its status until the new version is approved."""
-    mbr = lock(mbr)
-    MBR_WORKFLOW.apply(mbr, "new_version", actor)
-    siblings = list(MasterBatchRecord.objects.select_for_update().filter(product_code=mbr.product_code).order_by("pk"))
-    open_version = next((sibling for sibling in siblings if sibling.status in OPEN_STATUSES), None)
-    if open_version is not None:
-        raise Conflict(
-            f"Cannot create a new version of {mbr.mbr_id}: {_label(open_version)} of product "
-            f"{mbr.product_code} is already being revised (status '{open_version.status}').",
-            current_status=mbr.status,
-            action="new_version",
-        )
-    # The new version gets its own effective date, on approval at the latest.
-    content = {
-        field.attname: copy.deepcopy(getattr(mbr, field.attname))
-        for field in (MasterBatchRecord._meta.get_field(name) for name in MasterBatchRecord.content_fields)
-        if field.name != "effective_date"
-    }
-    draft = MasterBatchRecord(
-        **content,
-        version=max(sibling.version for sibling in siblings) + 1,
-        previous_version=mbr,
-        author=actor,
-        status=MBRStatus.DRAFT,
-    )
-    _save_new(draft, actor=actor, reason=f"New version of {_label(mbr)}")
-    return draft
+    """A draft copy of an approved MBR with the product's next version number."""
+    return MBR_WORKFLOW.perform(mbr, "new_version", actor=actor)
+
+
+def version_label(mbr):
+    return _label(mbr)

@@ -3,153 +3,110 @@ document the review, release, reject, quarantine, return to review (21 CFR 211.2
 211.192; EU GMP Annex 11 §8.2, §15).
 
 What a reviewer must look at and what forbids release are read from one rule table
-(`review_rules`); `release_batch` refuses with every unmet condition at once.
+(`review_rules`); the release refuses with every unmet condition at once.
 
-Every action locks the batch row first; the release gate reads the children under that
-lock (and locks them too), so nothing recorded meanwhile can slip past it.
+The transitions are declared in `workflows.BATCH_WORKFLOW` (the release's guards: an
+independent approver, every condition met) and run by its `perform`, which locks the batch
+row first; the release gate reads the children under that lock (and locks them too), so
+nothing recorded meanwhile can slip past it. The functions here are their work and the
+entry points other code calls.
 """
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
-from batch_records.choices import (
-    BatchStatus,
-)
 from batch_records.workflows import BATCH_WORKFLOW
-from core.exceptions import Conflict, NotPermitted
-from core.models import SignatureMeaning
-from core.services import lock, sign
 from inventory import reservations
 from inventory.services import receive_finished_goods
 
 from .flags import refresh_batch_flags
-from .guards import ensure_batch_open
-from .review_rules import execution_roles_of, load_batch_contents, unmet_release_conditions
 
-# Who may document the QA review: the permission only QA reviewers and approvers hold.
-REVIEW_PERMISSION = "batch_records.return_to_review_batchrecord"
+# --- the work of each transition ---------------------------------------------------------
 
 
-# --- actions ---------------------------------------------------------------------------
+def record_submission(batch, act):
+    """Production hands the batch record to QA; from now on, work left undone counts as an
+    exception (see review_exceptions)."""
+    act.history_reason = "Submitted for QA review"
+    act.then(_refresh_flags(batch, act, "Flags updated at submission for review"))
 
 
-def _required_reason(reason):
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": ["This action needs the reason why."]})
-    return reason
+def record_review(batch, act):
+    """QA documents its review (21 CFR 211.192); the release is a separate decision."""
+    batch.reviewed_by = act.actor
+    batch.reviewed_at = timezone.now()
+    act.history_reason = act.comment or "QA review documented"
 
 
-@transaction.atomic
+def record_release(batch, act):
+    """The quantity produced enters stock as a released finished-goods lot, in this
+    transaction (after the signature)."""
+    batch.released_by = act.actor
+    batch.release_date = timezone.now()
+    act.history_reason = act.comment or "Released by QA"
+    act.then(lambda: receive_finished_goods(batch, actor=act.actor))
+
+
+def record_rejection(batch, act):
+    batch.disposition_reason = act.reason
+    act.history_reason = f"Rejected: {act.reason}"
+    # Stock still promised to a batch held in production is given back.
+    act.then(
+        lambda: reservations.release_batch_reservations(batch, actor=act.actor, reason=f"{batch.batch_id} rejected")
+    )
+    act.then(_refresh_flags(batch, act, "Flags updated at rejection"))
+
+
+def record_quarantine(batch, act):
+    batch.disposition_reason = act.reason
+    act.history_reason = f"Quarantined: {act.reason}"
+    act.then(_refresh_flags(batch, act, "Flags updated at quarantine"))
+
+
+def record_return_to_review(batch, act):
+    """The hold is lifted (the quarantine reason stays in the history)."""
+    batch.disposition_reason = ""
+    act.history_reason = f"Returned to review: {act.reason}"
+    act.then(_refresh_flags(batch, act, "Flags updated on return to review"))
+
+
+def _refresh_flags(batch, act, reason):
+    def followup():
+        act.result = refresh_batch_flags(batch, actor=act.actor, reason=reason)
+
+    return followup
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
 def submit_batch_for_review(batch, *, actor):
     """completed → under_review: production hands the batch record to QA."""
-    batch = lock(batch)
-    ensure_batch_open(batch, "submit_for_review")
-    BATCH_WORKFLOW.apply(batch, "submit_for_review", actor)
-    batch.save(actor=actor, reason="Submitted for QA review")
-    # From now on, work left undone counts as an exception (see review_exceptions).
-    return refresh_batch_flags(batch, actor=actor, reason="Flags updated at submission for review")
+    return BATCH_WORKFLOW.perform(batch, "submit_for_review", actor=actor)
 
 
-@transaction.atomic
 def record_batch_review(batch, *, actor, password, comment="", username=None):
-    """QA documents its review of a batch under review: signed "reviewed" (21 CFR 211.192).
-    The batch keeps its status; the release is a separate decision."""
-    batch = lock(batch)
-    ensure_batch_open(batch, "review")
-    if not actor.has_perm(REVIEW_PERMISSION):
-        raise NotPermitted("You do not have permission to review this record.")
-    if batch.status != BatchStatus.UNDER_REVIEW:
-        raise Conflict(
-            f"Cannot review {batch.batch_id}: action 'review' is not allowed from status '{batch.status}' "
-            "(only a batch under review is reviewed).",
-            current_status=batch.status,
-            action="review",
-        )
-    batch.reviewed_by = actor
-    batch.reviewed_at = timezone.now()
-    batch.save(actor=actor, reason=comment or "QA review documented")
-    sign(batch, signer=actor, password=password, meaning=SignatureMeaning.REVIEWED, comment=comment, username=username)
-    return batch
+    """QA documents its review of a batch under review: signed "reviewed"."""
+    return BATCH_WORKFLOW.perform(batch, "review", actor=actor, password=password, comment=comment, username=username)
 
 
-@transaction.atomic
 def release_batch(batch, *, actor, password, comment="", username=None):
-    """under_review → released, signed "released" by a QA approver independent of the
-    batch's execution (21 CFR 211.22), once every release condition is met."""
-    batch = lock(batch)
-    ensure_batch_open(batch, "release")
-    transition = BATCH_WORKFLOW.check(batch, "release", actor)
-    load_batch_contents(batch, for_update=True)
-    involvement = execution_roles_of(batch, actor)
-    if involvement:
-        raise NotPermitted(
-            f"You cannot release {batch.batch_id}: you took part in its execution ({'; '.join(involvement)}). "
-            "A batch is released by a QA approver independent of its manufacture (21 CFR 211.22).",
-            involvement=involvement,
-        )
-    unmet = unmet_release_conditions(batch)
-    if unmet:
-        raise Conflict(
-            f"Cannot release {batch.batch_id}: {len(unmet)} release condition(s) not met: "
-            + " ".join(condition["message"] for condition in unmet),
-            current_status=batch.status,
-            action="release",
-            unmet_conditions=unmet,
-        )
-    batch.status = transition.target
-    batch.released_by = actor
-    batch.release_date = timezone.now()
-    batch.save(actor=actor, reason=comment or "Released by QA")
-    sign(batch, signer=actor, password=password, meaning=SignatureMeaning.RELEASED, comment=comment, username=username)
-    # The quantity produced enters stock as a released finished-goods lot, in this transaction.
-    receive_finished_goods(batch, actor=actor)
-    return batch
+    """under_review → released, signed "released" by an independent QA approver, once
+    every release condition is met."""
+    return BATCH_WORKFLOW.perform(batch, "release", actor=actor, password=password, comment=comment, username=username)
 
 
-@transaction.atomic
 def reject_batch(batch, *, actor, reason, password, comment="", username=None):
     """under_review|quarantined → rejected, with the reason and a signature "rejected"."""
-    batch = lock(batch)
-    ensure_batch_open(batch, "reject")
-    BATCH_WORKFLOW.apply(batch, "reject", actor)
-    reason = _required_reason(reason)
-    batch.disposition_reason = reason
-    batch.save(actor=actor, reason=f"Rejected: {reason}")
-    # Stock still promised to a batch held in production is given back.
-    reservations.release_batch_reservations(batch, actor=actor, reason=f"{batch.batch_id} rejected")
-    sign(
-        batch,
-        signer=actor,
-        password=password,
-        meaning=SignatureMeaning.REJECTED,
-        comment=comment or reason,
-        username=username,
+    return BATCH_WORKFLOW.perform(
+        batch, "reject", actor=actor, reason=reason, password=password, comment=comment, username=username
     )
-    return refresh_batch_flags(batch, actor=actor, reason="Flags updated at rejection")
 
 
-@transaction.atomic
 def quarantine_batch(batch, *, actor, reason):
     """in_progress|completed|under_review → quarantined: the batch is held, with the reason."""
-    batch = lock(batch)
-    ensure_batch_open(batch, "quarantine")
-    BATCH_WORKFLOW.apply(batch, "quarantine", actor)
-    reason = _required_reason(reason)
-    batch.disposition_reason = reason
-    batch.save(actor=actor, reason=f"Quarantined: {reason}")
-    return refresh_batch_flags(batch, actor=actor, reason="Flags updated at quarantine")
+    return BATCH_WORKFLOW.perform(batch, "quarantine", actor=actor, reason=reason)
 
 
-@transaction.atomic
 def return_batch_to_review(batch, *, actor, reason):
-    """quarantined → under_review: the hold is lifted, with the reason (the quarantine
-    reason stays in the history)."""
-    batch = lock(batch)
-    ensure_batch_open(batch, "return_to_review")
-    BATCH_WORKFLOW.apply(batch, "return_to_review", actor)
-    reason = _required_reason(reason)
-    batch.disposition_reason = ""
-    batch.save(actor=actor, reason=f"Returned to review: {reason}")
-    return refresh_batch_flags(batch, actor=actor, reason="Flags updated on return to review")
+    """quarantined → under_review, with the reason."""
+    return BATCH_WORKFLOW.perform(batch, "return_to_review", actor=actor, reason=reason)

@@ -45,7 +45,8 @@ def test_operator_starts_a_pending_batch(make_batch, operator, api_client_for):
     body = response.json()
     assert body["status"] == "in_progress"
     assert body["started_at"] is not None
-    assert body["allowed_actions"] == ["complete"]
+    # Its steps are still to be executed: `complete` would be refused (409), so it is not offered.
+    assert body["allowed_actions"] == []
 
 
 def test_start_a_batch_in_progress_is_409(make_started_batch, operator, api_client_for):

@@ -180,9 +180,17 @@ class HistoryEntrySerializer(serializers.Serializer):
     changes = HistoryChangeSerializer(many=True)
 
 
+def workflow_facts(context):
+    """The guards' memo of one representation (shared by every record it shows)."""
+    from core.workflow import Facts
+
+    return context.setdefault("workflow_facts", Facts())
+
+
 @extend_schema_field(serializers.ListField(child=serializers.CharField()))
 class AllowedActionsField(serializers.Field):
-    """The workflow actions the requesting user may take on the record now."""
+    """The workflow actions the requesting user may take on the record now: those whose
+    state, role permission and guards pass (as `Workflow.perform` would judge them)."""
 
     def __init__(self, workflow, **kwargs):
         self.workflow = workflow
@@ -194,4 +202,7 @@ class AllowedActionsField(serializers.Field):
         request = self.context.get("request")
         if request is None:
             return []
-        return self.workflow.allowed_actions(record, request.user)
+        root = self.root
+        if not hasattr(root, "_context"):
+            root._context = {}
+        return self.workflow.allowed_actions(record, request.user, workflow_facts(root._context))

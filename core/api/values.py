@@ -37,7 +37,7 @@ from rest_framework.settings import api_settings
 from core.chain import signature_hash_matches
 from core.models import Signature
 
-from .serializers import AllowedActionsField, SignatureSerializer, SignaturesField
+from .serializers import AllowedActionsField, SignatureSerializer, SignaturesField, workflow_facts
 
 
 class ValuesRows:
@@ -176,19 +176,35 @@ def _signature_columns():
 
 
 class AllowedActionsColumn(Column):
-    def __init__(self, workflow):
+    """AllowedActionsField: what the user may do now. Without guards, the answer depends on
+    the status alone (one per status); with guards, the records that pass state and
+    permission are read as instances (one query) and judged by the guards themselves."""
+
+    def __init__(self, model, workflow):
+        self.model = model
         self.workflow = workflow
-        self.lookups = (workflow.field,)
+        self.lookups = ("pk", workflow.field)
 
     def prepare(self, rows, context):
         request = context.get("request")
         user = getattr(request, "user", None)
         statuses = {row[self.workflow.field] for row in rows}
-        # One answer per status: rows in the same state offer the same actions.
-        return {status: self.workflow.actions_for_status(status, user) if user else [] for status in statuses}
+        # Rows in the same state offer the same actions, by state and permission.
+        by_status = {status: self.workflow.actions_for_status(status, user) if user else [] for status in statuses}
+        if not self.workflow.has_guards:
+            return by_status, None
+        candidates = [row["pk"] for row in rows if by_status[row[self.workflow.field]]]
+        records = self.model._default_manager.filter(pk__in=candidates)
+        if self.workflow.read_related:
+            records = records.select_related(*self.workflow.read_related)
+        facts = workflow_facts(context)
+        return by_status, {record.pk: self.workflow.allowed_actions(record, user, facts) for record in records}
 
-    def value(self, row, by_status):
-        return list(by_status[row[self.workflow.field]])
+    def value(self, row, prepared):
+        by_status, by_record = prepared
+        if by_record is None:
+            return list(by_status[row[self.workflow.field]])
+        return list(by_record.get(row["pk"], []))
 
 
 class ReverseColumn(Column):
@@ -248,7 +264,7 @@ def _column(model, field):
     if isinstance(field, SignaturesField):
         return (None, None, SignaturesColumn(model)) if hasattr(model, "hash_content") else None
     if isinstance(field, AllowedActionsField):
-        return None, None, AllowedActionsColumn(field.workflow)
+        return None, None, AllowedActionsColumn(model, field.workflow)
     if isinstance(field, serializers.ListSerializer):
         relation = _reverse_relation(model, field.source)
         plan = ValuesRows.for_serializer(type(field.child)) if relation is not None else None
