@@ -109,7 +109,9 @@ def test_operator_adds_registered_equipment_and_its_name_and_id_are_copied(
     assert (body["equipment_name"], body["equipment_id_manual"]) == ("Tablet press TP-2", equipment.equipment_id)
     assert (body["status"], body["calibration_verified"], body["cleaning_verified"]) == ("not_started", False, False)
     assert body["created_by"] == "operator"
-    assert body["allowed_actions"] == ["start_usage"]
+    # Calibration and cleaning are not verified for this use yet: starting it would be
+    # refused (409), so it is not offered.
+    assert body["allowed_actions"] == []
 
 
 def test_equipment_not_in_the_register_is_added_by_name(make_batch, operator, api_client_for):

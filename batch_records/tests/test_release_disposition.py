@@ -218,5 +218,11 @@ def test_a_batch_quarantined_in_production_cannot_be_released_unfinished(
 def test_allowed_actions_follow_the_role(batch_in, qa_reviewer, qa_approver, api_client_for):
     batch = batch_in("under_review")
     url = f"{BATCHES}{batch.pk}/"
-    assert api_client_for(qa_reviewer).get(url).json()["allowed_actions"] == ["quarantine"]
-    assert api_client_for(qa_approver).get(url).json()["allowed_actions"] == ["release", "reject", "quarantine"]
+    # Both may document the review (POST review/); only the approver decides the disposition.
+    assert api_client_for(qa_reviewer).get(url).json()["allowed_actions"] == ["review", "quarantine"]
+    assert api_client_for(qa_approver).get(url).json()["allowed_actions"] == [
+        "review",
+        "release",
+        "reject",
+        "quarantine",
+    ]
