@@ -159,6 +159,7 @@ BATCH_WORKFLOW = Workflow(
         doc="completed → under_review: the batch record goes to QA.",
     ),
     # QA documents its review; the batch keeps its status (the release is a separate decision).
+    # The permission is one only QA reviewers and approvers hold.
     Transition(
         "review",
         [BatchStatus.UNDER_REVIEW],
