@@ -10,37 +10,10 @@ through `facts` once per request rather than once per row).
 from core.exceptions import Conflict, NotPermitted
 from core.models import SignatureMeaning
 
-from .choices import BATCH_FINAL_STATUSES, STEP_TERMINAL_STATUSES
-from .models import BatchDeviation, BatchMaterial, BatchStep
-
-
-def record_label(record):
-    if isinstance(record, BatchStep):
-        return f"step {record.step_number}"
-    if isinstance(record, BatchMaterial):
-        return f"material {record.material_code} (line {record.line_number})"
-    if isinstance(record, BatchDeviation):
-        return record.deviation_id or "a deviation"
-    name = getattr(record, "equipment_name", "") or getattr(record, "equipment_id_manual", "")
-    if name:
-        return f"equipment {name}"
-    return str(record._meta.verbose_name)
-
-
-def batch_final_refusal(batch, action, record=None):
-    """The 409 refusing any write to a released or rejected batch or to anything in it, or
-    None. The disposition is final (21 CFR 211.192, EU GMP Annex 11 §8.2)."""
-    if batch.status not in BATCH_FINAL_STATUSES:
-        return None
-    what = action.replace("_", " ")
-    target = f"{record_label(record)} of {batch.batch_id}" if record is not None else batch.batch_id
-    return Conflict(
-        f"Cannot {what} {target}: the batch is '{batch.status}', and a {batch.status} batch record is final; "
-        "nothing in it can change any more.",
-        current_status=getattr(record, "status", batch.status) if record is not None else batch.status,
-        batch_status=batch.status,
-        action=action,
-    )
+from .choices import MATERIAL_RECONCILED_STATUSES, STEP_TERMINAL_STATUSES, MBRStatus
+from .models import BatchStep
+from .services.guards import batch_final_refusal, record_label  # noqa: F401 - the one final-batch rule
+from .services.review_rules import execution_roles_of, load_batch_contents, unmet_release_conditions
 
 
 def batch_of(record, facts):
@@ -281,24 +254,54 @@ def usage_may_start(producing):
 # --- batches ------------------------------------------------------------------------------------
 
 
+def open_materials(batch):
+    """[{line_number, material_code, status}] of the material lines not yet reconciled:
+    pending, or dispensed/verified but neither consumed nor returned."""
+    return list(
+        batch.materials.exclude(status__in=MATERIAL_RECONCILED_STATUSES)
+        .order_by("line_number", "id")
+        .values("line_number", "material_code", "status")
+    )
+
+
 def nothing_left_open(batch, user, facts):
     """A batch completes once every step is done and every material line is consumed or
-    returned (409 listing what is open)."""
-    from .services.batches import nothing_left_open as refusal
+    returned: the 409 listing every step not done and every material line not reconciled.
 
-    return facts.get(("left open", batch.pk), lambda: refusal(batch))
+    A batch completed with a line still pending could then be neither dispensed, returned
+    nor released (SPEC §3: no batch may reach a state from which neither release nor
+    rejection can follow); the shop floor settles each line first: consume what was used,
+    return what was not, and abort the batch if it cannot be finished."""
+    open_steps = list(
+        batch.steps.exclude(status__in=STEP_TERMINAL_STATUSES)
+        .order_by("step_number")
+        .values_list("step_number", flat=True)
+    )
+    materials = open_materials(batch)
+    if not open_steps and not materials:
+        return None
+    problems = []
+    if open_steps:
+        listed = ", ".join(str(number) for number in open_steps)
+        problems.append(f"step(s) {listed} are not completed, deviated or skipped")
+    if materials:
+        listed = ", ".join(f"{row['line_number']} ({row['material_code']}, {row['status']})" for row in materials)
+        problems.append(f"material line(s) {listed} are not consumed or returned")
+    return Conflict(
+        f"Cannot complete {batch.batch_id}: {'; '.join(problems)}.",
+        current_status=batch.status,
+        action="complete",
+        open_steps=open_steps,
+        open_materials=materials,
+    )
 
 
 def _contents(batch, facts):
-    from .services.review_rules import load_batch_contents
-
     return facts.get(("contents", batch.pk), lambda: load_batch_contents(batch, for_update=facts.locking))
 
 
 def releaser_independent(batch, user, facts):
     """21 CFR 211.22: released by a QA approver who had no hand in the batch's execution."""
-    from .services.review_rules import execution_roles_of
-
     involvement = execution_roles_of(_contents(batch, facts), user)
     if not involvement:
         return None
@@ -310,8 +313,6 @@ def releaser_independent(batch, user, facts):
 
 
 def release_conditions_met(batch, user, facts):
-    from .services.review_rules import unmet_release_conditions
-
     unmet = unmet_release_conditions(_contents(batch, facts))
     if not unmet:
         return None
@@ -327,9 +328,21 @@ def release_conditions_met(batch, user, facts):
 # --- master batch records ---------------------------------------------------------------------------
 
 
-def approver_not_author(mbr, user, facts):
-    from .services.mbr import may_approve
+# Versions of a product still being written or reviewed: one revision at a time.
+MBR_OPEN_STATUSES = (MBRStatus.DRAFT, MBRStatus.IN_REVIEW)
 
+
+def may_approve(mbr, user):
+    """Separation of duties (21 CFR 211.186(a)): no one approves a record they wrote,
+    whatever roles or superuser status they hold."""
+    return user.pk != mbr.author_id
+
+
+def mbr_label(mbr):
+    return f"{mbr.mbr_id} (version {mbr.version})"
+
+
+def approver_not_author(mbr, user, facts):
     if may_approve(mbr, user):
         return None
     return NotPermitted(f"{mbr.mbr_id} was written by you: its approver must be someone other than its author.")
@@ -338,17 +351,42 @@ def approver_not_author(mbr, user, facts):
 def no_open_version(mbr, user, facts):
     """One revision of a product at a time."""
     from .models import MasterBatchRecord
-    from .services.mbr import OPEN_STATUSES, version_label
 
     siblings = MasterBatchRecord.objects.filter(product_code=mbr.product_code).order_by("pk")
     if facts.locking:
         siblings = siblings.select_for_update()
-    open_version = next((sibling for sibling in siblings if sibling.status in OPEN_STATUSES), None)
+    open_version = next((sibling for sibling in siblings if sibling.status in MBR_OPEN_STATUSES), None)
     if open_version is None:
         return None
     return Conflict(
-        f"Cannot create a new version of {mbr.mbr_id}: {version_label(open_version)} of product "
+        f"Cannot create a new version of {mbr.mbr_id}: {mbr_label(open_version)} of product "
         f"{mbr.product_code} is already being revised (status '{open_version.status}').",
         current_status=mbr.status,
         action="new_version",
+    )
+
+
+# --- equipment conditions -----------------------------------------------------------------------
+
+
+def calibration_problem(equipment):
+    """Why the calibration of `equipment` cannot be relied on today, or None (21 CFR 211.68)."""
+    if not equipment.calibration_overdue():
+        return None
+    if equipment.calibration_due_date is None:
+        return f"{equipment.equipment_id} has no valid calibration (none recorded, or the last one failed)."
+    return f"{equipment.equipment_id}: calibration was due on {equipment.calibration_due_date} and is overdue."
+
+
+def cleaning_problem(equipment):
+    """Why `equipment` is not clean enough to use now, or None (21 CFR 211.67)."""
+    from equipment.models import CleaningStatus
+
+    if equipment.cleaning_valid():
+        return None
+    if equipment.cleaning_status != CleaningStatus.CLEAN or equipment.cleaned_at is None:
+        return f"{equipment.equipment_id} is not clean."
+    return (
+        f"{equipment.equipment_id}: its cleaning of {equipment.cleaned_at:%Y-%m-%d %H:%M} UTC has expired "
+        f"(valid {equipment.cleaning_validity_hours} h after cleaning)."
     )

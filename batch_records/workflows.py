@@ -160,6 +160,7 @@ BATCH_WORKFLOW = Workflow(
     ),
     # QA documents its review; the batch keeps its status (the release is a separate decision).
     # The permission is one only QA reviewers and approvers hold.
+    # The permission is one only QA reviewers and approvers hold.
     Transition(
         "review",
         [BatchStatus.UNDER_REVIEW],
@@ -477,18 +478,6 @@ MATERIAL_WORKFLOW = Workflow(
 )
 
 
-def _calibration_problem(equipment):
-    from .services.equipment_usage import calibration_problem
-
-    return calibration_problem(equipment)
-
-
-def _cleaning_problem(equipment):
-    from .services.equipment_usage import cleaning_problem
-
-    return cleaning_problem(equipment)
-
-
 EQUIPMENT_USAGE_WORKFLOW = Workflow(
     Transition(
         "verify_calibration",
@@ -498,7 +487,7 @@ EQUIPMENT_USAGE_WORKFLOW = Workflow(
         guards=[
             guards.batch_open("verify_calibration"),
             guards.usage_batch_is("verify_calibration", PREPARING),
-            guards.equipment_condition("verify_calibration", "calibration", _calibration_problem),
+            guards.equipment_condition("verify_calibration", "calibration", guards.calibration_problem),
         ],
         work=f"{SERVICES}.equipment_usage.record_calibration_check",
         doc="21 CFR 211.68: the calibration is checked before use (a registered equipment's must not be overdue).",
@@ -511,7 +500,7 @@ EQUIPMENT_USAGE_WORKFLOW = Workflow(
         guards=[
             guards.batch_open("verify_cleaning"),
             guards.usage_batch_is("verify_cleaning", PREPARING),
-            guards.equipment_condition("verify_cleaning", "cleaning", _cleaning_problem),
+            guards.equipment_condition("verify_cleaning", "cleaning", guards.cleaning_problem),
         ],
         work=f"{SERVICES}.equipment_usage.record_cleaning_check",
         doc="21 CFR 211.67: the equipment is checked clean before use (a registered equipment's cleaning must "

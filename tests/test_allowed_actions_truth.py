@@ -160,6 +160,16 @@ def test_batch_execution_lifecycle(check, make_started_batch, make_batch, operat
     check(f"{BR}/batch-materials/{material.pk}/", MATERIAL_WORKFLOW, material)
     material = materials.verify_material(material, actor=verifier, password=PASSWORD)
     check(f"{BR}/batch-materials/{material.pk}/", MATERIAL_WORKFLOW, material)
+    # Completion needs every line reconciled: the first one is not, so `complete` is not offered.
+    check(f"{BR}/batch-records/{batch.pk}/", BATCH_WORKFLOW, batch)
+    material = materials.consume_material(material, actor=operator, quantity_used=material.quantity_dispensed)
+    check(f"{BR}/batch-materials/{material.pk}/", MATERIAL_WORKFLOW, material)
+    for line in batch.materials.exclude(pk=material.pk):
+        line = materials.dispense_material(
+            line, actor=operator, quantity=line.quantity_required, lot_number="LOT-1", password=PASSWORD
+        )
+        line = materials.verify_material(line, actor=verifier, password=PASSWORD)
+        materials.consume_material(line, actor=operator, quantity_used=line.quantity_dispensed)
 
     # A deviation reported by hand, through its lifecycle.
     deviation = deviation_services.open_batch_deviation(

@@ -16,8 +16,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from batch_records.choices import (
-    MATERIAL_RECONCILED_STATUSES,
-    STEP_TERMINAL_STATUSES,
     BatchStatus,
     DeviationType,
     MaterialStatus,
@@ -25,6 +23,7 @@ from batch_records.choices import (
 )
 from batch_records.costing import batch_cost_snapshot
 from batch_records.models import BatchMaterial, BatchRecord, BatchStep
+from batch_records.workflow_guards import open_materials  # noqa: F401 - part of this module's interface
 from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, NotPermitted
 from core.quantities import NON_NEGATIVE, POSITIVE, decimal_problem, to_decimal
@@ -208,48 +207,6 @@ def _yield_deviation_text(batch):
         f"Yield {batch.yield_percentage}% is outside the acceptable limits ({limits} of theoretical): "
         f"{batch.quantity_produced} produced of {batch.quantity_planned} planned "
         f"({batch.quantity_rejected} rejected). 21 CFR 211.192: to be investigated before release."
-    )
-
-
-def open_materials(batch):
-    """[{line_number, material_code, status}] of the material lines not yet reconciled:
-    pending, or dispensed/verified but neither consumed nor returned."""
-    return list(
-        batch.materials.exclude(status__in=MATERIAL_RECONCILED_STATUSES)
-        .order_by("line_number", "id")
-        .values("line_number", "material_code", "status")
-    )
-
-
-def nothing_left_open(batch, user=None, facts=None):
-    """The guard of `complete`: the 409 listing every step not done and every material line
-    not reconciled, or None.
-
-    A batch completed with a line still pending could then be neither dispensed, returned
-    nor released (SPEC §3: no batch may reach a state from which neither release nor
-    rejection can follow); the shop floor settles each line first: consume what was used,
-    return what was not, and abort the batch if it cannot be finished."""
-    open_steps = list(
-        batch.steps.exclude(status__in=STEP_TERMINAL_STATUSES)
-        .order_by("step_number")
-        .values_list("step_number", flat=True)
-    )
-    materials = open_materials(batch)
-    if not open_steps and not materials:
-        return None
-    problems = []
-    if open_steps:
-        listed = ", ".join(str(number) for number in open_steps)
-        problems.append(f"step(s) {listed} are not completed, deviated or skipped")
-    if materials:
-        listed = ", ".join(f"{row['line_number']} ({row['material_code']}, {row['status']})" for row in materials)
-        problems.append(f"material line(s) {listed} are not consumed or returned")
-    return Conflict(
-        f"Cannot complete {batch.batch_id}: {'; '.join(problems)}.",
-        current_status=batch.status,
-        action="complete",
-        open_steps=open_steps,
-        open_materials=materials,
     )
 
 

@@ -16,31 +16,9 @@ from batch_records.workflow_guards import usage_name as _name
 from batch_records.workflows import EQUIPMENT_USAGE_WORKFLOW, PREPARING
 from core.exceptions import Conflict, NotPermitted
 from core.services import lock
-from equipment.models import CleaningStatus
 from equipment.services import mark_in_use, release_from_use
 
 from .guards import ensure_batch_open
-
-
-def calibration_problem(equipment):
-    """Why the calibration of `equipment` cannot be relied on today, or None (21 CFR 211.68)."""
-    if not equipment.calibration_overdue():
-        return None
-    if equipment.calibration_due_date is None:
-        return f"{equipment.equipment_id} has no valid calibration (none recorded, or the last one failed)."
-    return f"{equipment.equipment_id}: calibration was due on {equipment.calibration_due_date} and is overdue."
-
-
-def cleaning_problem(equipment):
-    """Why `equipment` is not clean enough to use now, or None (21 CFR 211.67)."""
-    if equipment.cleaning_valid():
-        return None
-    if equipment.cleaning_status != CleaningStatus.CLEAN or equipment.cleaned_at is None:
-        return f"{equipment.equipment_id} is not clean."
-    return (
-        f"{equipment.equipment_id}: its cleaning of {equipment.cleaned_at:%Y-%m-%d %H:%M} UTC has expired "
-        f"(valid {equipment.cleaning_validity_hours} h after cleaning)."
-    )
 
 
 def _check_actor_site(batch, actor):

@@ -7,11 +7,42 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from batch_records.workflow_guards import batch_final_refusal
+from batch_records.choices import BATCH_FINAL_STATUSES
+from batch_records.models import BatchDeviation, BatchMaterial, BatchStep
+from core.exceptions import Conflict
 
 # Places of the model fields of material quantities.
 MATERIAL_PLACES = Decimal("0.0001")
 MATERIAL_LIMIT = Decimal(10) ** 12
+
+
+def record_label(record):
+    if isinstance(record, BatchStep):
+        return f"step {record.step_number}"
+    if isinstance(record, BatchMaterial):
+        return f"material {record.material_code} (line {record.line_number})"
+    if isinstance(record, BatchDeviation):
+        return record.deviation_id or "a deviation"
+    name = getattr(record, "equipment_name", "") or getattr(record, "equipment_id_manual", "")
+    if name:
+        return f"equipment {name}"
+    return str(record._meta.verbose_name)
+
+
+def batch_final_refusal(batch, action, record=None):
+    """The 409 refusing any write to a released or rejected batch or to anything in it, or
+    None. The disposition is final (21 CFR 211.192, EU GMP Annex 11 §8.2)."""
+    if batch.status not in BATCH_FINAL_STATUSES:
+        return None
+    what = action.replace("_", " ")
+    target = f"{record_label(record)} of {batch.batch_id}" if record is not None else batch.batch_id
+    return Conflict(
+        f"Cannot {what} {target}: the batch is '{batch.status}', and a {batch.status} batch record is final; "
+        "nothing in it can change any more.",
+        current_status=getattr(record, "status", batch.status) if record is not None else batch.status,
+        batch_status=batch.status,
+        action=action,
+    )
 
 
 def ensure_batch_open(batch, action, record=None):

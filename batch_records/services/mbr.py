@@ -10,13 +10,14 @@ from django.utils import timezone
 from batch_records.choices import MBRStatus
 from batch_records.models import MasterBatchRecord
 from batch_records.validation import clean_mbr_content
+from batch_records.workflow_guards import MBR_OPEN_STATUSES, may_approve  # noqa: F401 - part of this module's interface
 from batch_records.workflows import MBR_WORKFLOW
 from core.exceptions import Conflict
 from core.services import lock
 from documents.models import DocumentStatus
 
 # Versions still being written or reviewed: a product has at most one at a time.
-OPEN_STATUSES = (MBRStatus.DRAFT, MBRStatus.IN_REVIEW)
+OPEN_STATUSES = MBR_OPEN_STATUSES
 
 
 def _label(mbr):
@@ -66,12 +67,6 @@ def check_mbr_editable(mbr):
             current_status=mbr.status,
             action="update",
         )
-
-
-def may_approve(mbr, user):
-    """Separation of duties (21 CFR 211.186(a)): no one approves a record they wrote,
-    whatever roles or superuser status they hold."""
-    return user.pk != mbr.author_id
 
 
 @transaction.atomic
@@ -199,7 +194,3 @@ def obsolete_mbr(mbr, *, actor, reason, password, comment="", username=None):
 def create_new_mbr_version(mbr, *, actor):
     """A draft copy of an approved MBR with the product's next version number."""
     return MBR_WORKFLOW.perform(mbr, "new_version", actor=actor)
-
-
-def version_label(mbr):
-    return _label(mbr)
