@@ -156,7 +156,9 @@ class Workflow:
 
     @property
     def has_guards(self):
-        return any(transition.guards for transition in self)
+        """Whether what it allows depends on the record beyond its status: guards, or a
+        role check widened per record (`may`)."""
+        return any(transition.guards for transition in self) or type(self).may is not Workflow.may
 
     def status_of(self, record):
         return getattr(record, self.field)
