@@ -131,9 +131,7 @@ def lock_row(record, action=None):
 
 
 class Workflow:
-    def __init__(
-        self, *transitions, field="status", lock=None, editable=None, frozen_message=None, read_related=()
-    ):
+    def __init__(self, *transitions, field="status", lock=None, editable=None, frozen_message=None, read_related=()):
         self.field = field
         # Relations the guards read, joined when a list judges many records at once.
         self.read_related = tuple(read_related)
@@ -220,6 +218,7 @@ class Workflow:
             if transition.reason_required and not reason:
                 raise ValidationError({"reason": [REASON_MESSAGE]})
             act = Act(transition, actor, reason, comment or "")
+            status_before = self.status_of(record)
             work = transition.work_function()
             if work is not None:
                 work(record, act, **data)
@@ -230,6 +229,9 @@ class Workflow:
                 setattr(record, self.field, targets[0])
             elif targets and self.status_of(record) not in targets:
                 raise RuntimeError(f"{action}: the work left status {self.status_of(record)!r}, not one of {targets}")
+            elif not targets and self.status_of(record) != status_before:
+                # Only the table moves a record: a work setting a status by hand is a bug.
+                raise RuntimeError(f"{action} keeps the status, but its work set {self.status_of(record)!r}")
             if act.save:
                 record.save(actor=actor, reason=act.history_reason or reason or comment or transition.label)
             if transition.signature:
