@@ -75,12 +75,17 @@ def step_label(step, batch):
     return f"step {step.step_number} of {batch.batch_id}"
 
 
-def _step_statuses(step, facts):
-    """{step_number: status} of the step's batch, read once per request."""
+def _batch_step_statuses(batch_id, facts):
+    """{step_number: status} of a batch's steps, read once per request (the step guards and
+    the batch's completion guard share it)."""
     return facts.get(
-        ("step statuses", step.batch_id),
-        lambda: dict(BatchStep.objects.filter(batch_id=step.batch_id).values_list("step_number", "status")),
+        ("step statuses", batch_id),
+        lambda: dict(BatchStep.objects.filter(batch_id=batch_id).values_list("step_number", "status")),
     )
+
+
+def _step_statuses(step, facts):
+    return _batch_step_statuses(step.batch_id, facts)
 
 
 def earlier_steps_done(step, user, facts):
@@ -272,11 +277,8 @@ def nothing_left_open(batch, user, facts):
     nor released (SPEC §3: no batch may reach a state from which neither release nor
     rejection can follow); the shop floor settles each line first: consume what was used,
     return what was not, and abort the batch if it cannot be finished."""
-    open_steps = list(
-        batch.steps.exclude(status__in=STEP_TERMINAL_STATUSES)
-        .order_by("step_number")
-        .values_list("step_number", flat=True)
-    )
+    statuses = _batch_step_statuses(batch.pk, facts)
+    open_steps = sorted(number for number, status in statuses.items() if status not in STEP_TERMINAL_STATUSES)
     materials = open_materials(batch)
     if not open_steps and not materials:
         return None

@@ -65,7 +65,11 @@ BUDGETS = {
     "masterbatchrecord-list": 6,
     "masterbatchrecord-detail": 6,
     "batchrecord-list": 6,
-    "batchrecord-detail": 15,
+    # 15 before allowed_actions was judged by the transitions' guards: the records that pass
+    # state and role are read once per kind (batch, steps, materials, equipment uses,
+    # deviations) and the facts the guards share once per request (the batch's step
+    # statuses, its open material lines); the count stays the same whatever the children.
+    "batchrecord-detail": 20,
     "batchstep-list": 6,
     "batchstep-detail": 7,
     "batchdeviation-list": 6,
