@@ -197,9 +197,11 @@ def test_every_table_is_covered():
     covered = {id(workflow) for workflow in TABLES.values()}
     from equipment.workflows import EQUIPMENT_USAGE_WORKFLOW as MOVES_OF_EQUIPMENT
     from inventory.workflows import LOT_WORKFLOW
+    from orders.workflows import ORDER_WORKFLOW
     from serials.workflows import SERIAL_WORKFLOW
 
     # Not yet executed through perform (their services still check and sign by hand), and
-    # equipment moves made only as a consequence of a batch action (Workflow.apply).
-    not_yet = {id(LOT_WORKFLOW), id(SERIAL_WORKFLOW), id(MOVES_OF_EQUIPMENT)}
+    # equipment moves made only as a consequence of a batch action (Workflow.apply); the
+    # production order's table is run by its own tests (orders/tests) and not yet here.
+    not_yet = {id(LOT_WORKFLOW), id(SERIAL_WORKFLOW), id(MOVES_OF_EQUIPMENT), id(ORDER_WORKFLOW)}
     assert declared - covered - not_yet == set()
