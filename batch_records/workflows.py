@@ -182,13 +182,13 @@ BATCH_WORKFLOW = Workflow(
     ),
     Transition(
         "reject",
-        [BatchStatus.UNDER_REVIEW, BatchStatus.QUARANTINED],
+        [BatchStatus.UNDER_REVIEW, BatchStatus.QUARANTINED, BatchStatus.ABORTED],
         BatchStatus.REJECTED,
         f"{APP}.reject_batchrecord",
         signature=SignatureMeaning.REJECTED,
         reason_required=True,
         work=f"{SERVICES}.review.record_rejection",
-        doc='under_review|quarantined → rejected, with the `reason`, signed "rejected".',
+        doc='under_review|quarantined|aborted → rejected, with the `reason`, signed "rejected".',
     ),
     Transition(
         "quarantine",

@@ -53,7 +53,7 @@ class _Undo(Exception):
 
 def _inputs(workflow, action, record):
     today = timezone.localdate()
-    if workflow is STEP_WORKFLOW and action in ("complete", "correct"):
+    if workflow is STEP_WORKFLOW and action in ("complete", "correct", "record"):
         values = dict(GOOD.get(record.step_number, {"temperature": 20}))
         if action == "correct":
             first = next(iter(values))

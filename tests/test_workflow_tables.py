@@ -71,6 +71,7 @@ def _inputs(table, action, record):
         ("equipment", "set_status"): {"status": "out_of_service"},
         ("batch", "complete"): {"quantity_produced": Decimal("100"), "quantity_rejected": Decimal("0")},
         ("step", "complete"): {"actual_values": {"blend_time": 10}},
+        ("step", "record"): {"actual_values": {"blend_time": 10}},
         ("step", "correct"): {"actual_values": {"blend_time": 11}},
         ("material", "dispense"): {"quantity": getattr(record, "quantity_required", None), "lot_number": "LOT-1"},
         ("material", "consume"): {"quantity_used": getattr(record, "quantity_dispensed", None)},
