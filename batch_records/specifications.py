@@ -14,12 +14,16 @@ from django.core.exceptions import ValidationError
 
 from core.quantities import to_decimal
 
-NUMBER, TEXT, BOOLEAN = "number", "text", "boolean"
+NUMBER, TEXT, BOOLEAN, CHOICE = "number", "text", "boolean", "choice"
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 
-def _clean_value(kind, value):
+def _clean_value(kind, value, choices=()):
     """(cleaned value, None) or (None, problem) for one recorded value of type `kind`."""
+    if kind == CHOICE:
+        if isinstance(value, str) and value in choices:
+            return value, None
+        return None, f"{value!r} is not a valid choice; valid choices: {', '.join(choices)}"
     if kind == NUMBER:
         number = to_decimal(value)
         if number is None:
@@ -47,12 +51,13 @@ def clean_actual_values(required_data_fields, actual_values):
     if not isinstance(actual_values, dict):
         raise ValidationError({"actual_values": ["must be an object of field name to value"]})
     declared = {field["name"]: field.get("type") for field in required_data_fields}
+    choices = {field["name"]: field.get("choices") or () for field in required_data_fields}
     problems, cleaned = [], {}
     for name, kind in declared.items():
         if name not in actual_values or actual_values[name] is None:
             problems.append(f"{name}: this field is required")
             continue
-        value, problem = _clean_value(kind, actual_values[name])
+        value, problem = _clean_value(kind, actual_values[name], choices[name])
         if problem:
             problems.append(f"{name}: {problem}")
         else:

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from core import units
 from core.quantities import decimal_problem
 
-DATA_FIELD_TYPES = ("number", "text", "boolean")
+DATA_FIELD_TYPES = ("number", "text", "boolean", "choice")
 QUANTITY_MAX_DECIMAL_PLACES = 6
 QUANTITY_MAX = Decimal("1000000000")
 YIELD_LIMIT_MIN, YIELD_LIMIT_MAX = Decimal("0"), Decimal("1000")
@@ -33,7 +33,7 @@ INSTRUCTION_KEYS = {
     # A timed step: started, then completed (never recorded in one call).
     "requires_separate_start",
 }
-DATA_FIELD_KEYS = {"name", "type", "unit"}
+DATA_FIELD_KEYS = {"name", "type", "unit", "choices"}
 LIMIT_KEYS = {"min", "max"}
 QUALITY_KEYS = {"parameter", "min", "max", "unit"}
 
@@ -132,6 +132,21 @@ def clean_bill_of_materials(value, field="bill_of_materials"):
     return cleaned
 
 
+def _check_choices(errors, path, kind, choices):
+    """A `choice` field lists its valid values (distinct non-empty texts); no other type has any."""
+    if kind != "choice":
+        if choices is not None:
+            errors.add(path, "only a field of type choice has choices")
+        return
+    if not isinstance(choices, list) or not choices:
+        errors.add(path, "must be a non-empty list of texts")
+        return
+    if not all(isinstance(choice, str) and choice.strip() for choice in choices):
+        errors.add(path, "must be a non-empty list of texts")
+    elif len(set(choices)) != len(choices):
+        errors.add(path, "must not repeat a choice")
+
+
 def _clean_data_fields(errors, path, value):
     """Answers {name: type} of the well-formed fields, and the cleaned list."""
     if not isinstance(value, list):
@@ -152,6 +167,7 @@ def _clean_data_fields(errors, path, value):
         unit = data_field.get("unit")
         if unit is not None:
             _check_text(errors, f"{field_path}.unit", unit, blank=True)
+        _check_choices(errors, f"{field_path}.choices", kind, data_field.get("choices"))
         if name_ok:
             types[name] = kind
         cleaned.append(data_field)

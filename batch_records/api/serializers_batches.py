@@ -428,8 +428,11 @@ class DataFieldSerializer(serializers.Serializer):
     """One value to record, with its limits (inclusive) where the step specifies them."""
 
     name = serializers.CharField()
-    type = serializers.CharField(help_text="number, text or boolean.")
+    type = serializers.CharField(help_text="number, text, boolean or choice.")
     unit = serializers.CharField(allow_null=True)
+    choices = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="The valid values of a choice field; else null."
+    )
     min = serializers.CharField(allow_null=True, help_text="Lowest value within spec (decimal string).")
     max = serializers.CharField(allow_null=True, help_text="Highest value within spec (decimal string).")
 
@@ -469,6 +472,7 @@ def next_step_row(step, actions):
                 "name": field["name"],
                 "type": field.get("type"),
                 "unit": field.get("unit"),
+                "choices": field.get("choices"),
                 "min": _limit(limits, field["name"], "min"),
                 "max": _limit(limits, field["name"], "max"),
             }

@@ -38,7 +38,9 @@ def test_operator_gets_the_first_step_with_its_fields_and_actions(batch, operato
         "step_number": 1,
         "status": "pending",
         "instruction_text": "Dispense and blend for 10 minutes.",
-        "data_fields": [{"name": "blend_time", "type": "number", "unit": "min", "min": "9", "max": "11"}],
+        "data_fields": [
+            {"name": "blend_time", "type": "number", "unit": "min", "choices": None, "min": "9", "max": "11"}
+        ],
         "requires_verification": True,
         "requires_separate_start": False,
         "operator": None,

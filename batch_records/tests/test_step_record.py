@@ -180,3 +180,41 @@ def test_a_scripted_operator_records_90_steps_at_10_a_minute_without_a_429(
         assert response.status_code == 200, (number, response.json())
         clock["now"] += 6
     assert batch.steps.filter(status="completed").count() == 90
+
+
+def test_an_invalid_choice_lists_the_valid_ones(make_approved_mbr, make_started_batch, operator, api_client_for):
+    instructions = manufacturing_instructions()
+    instructions[0]["required_data_fields"].append(
+        {"name": "mixer_speed", "type": "choice", "choices": ["low", "medium", "high"]}
+    )
+    batch = make_started_batch(make_approved_mbr(manufacturing_instructions=instructions))
+    client = api_client_for(operator)
+    [row] = client.get(f"/api/batch_records/batch-records/{batch.pk}/next/").json()["steps"]
+    assert row["data_fields"][1] == {
+        "name": "mixer_speed",
+        "type": "choice",
+        "unit": None,
+        "choices": ["low", "medium", "high"],
+        "min": None,
+        "max": None,
+    }
+    response = record(client, step_of(batch, 1), {"blend_time": 10, "mixer_speed": "fast"})
+    assert response.status_code == 400
+    assert response.json()["errors"]["actual_values"] == [
+        "mixer_speed: 'fast' is not a valid choice; valid choices: low, medium, high"
+    ]
+    response = record(client, step_of(batch, 1), {"blend_time": 10, "mixer_speed": "medium"})
+    assert response.status_code == 200, response.json()
+    assert response.json()["actual_values"] == {"blend_time": "10", "mixer_speed": "medium"}
+
+
+def test_an_mbr_choice_field_must_list_its_choices(author, api_client_for):
+    from django.core.exceptions import ValidationError
+
+    from batch_records.validation import clean_manufacturing_instructions
+
+    instructions = manufacturing_instructions(1)
+    instructions[0]["required_data_fields"].append({"name": "speed", "type": "choice"})
+    with pytest.raises(ValidationError) as refused:
+        clean_manufacturing_instructions(instructions)
+    assert "must be a non-empty list of texts" in str(refused.value)
