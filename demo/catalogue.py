@@ -17,8 +17,10 @@ STATUS_PRIORITY = (
     BatchStatus.REJECTED,
     BatchStatus.QUARANTINED,
     BatchStatus.COMPLETED,
+    BatchStatus.CANCELLED,
+    BatchStatus.ABORTED,
 )
-# Past the first seven, a plant's mix: most batches released, some in each other state.
+# Past the first nine, a plant's mix: most batches released, some in each other state.
 STATUS_PATTERN = (
     [BatchStatus.RELEASED] * 9
     + [BatchStatus.UNDER_REVIEW] * 3
@@ -216,7 +218,7 @@ def mbr_sizes(count, steps_min, steps_max):
 
 def status_plan(count):
     """The status each of `count` demo batches ends in: every status once as soon as there
-    are seven, then a realistic mix."""
+    are nine, then a realistic mix."""
     plan = list(STATUS_PRIORITY[:count])
     pattern = STATUS_PATTERN
     plan.extend(pattern[index % len(pattern)] for index in range(count - len(plan)))

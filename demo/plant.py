@@ -27,6 +27,7 @@ from batch_records.services import materials as material_services
 from batch_records.services import mbr as mbr_services
 from batch_records.services import review as review_services
 from batch_records.services import steps as step_services
+from batch_records.services import stops as stop_services
 from equipment import services as equipment_services
 from equipment.models import Equipment, EquipmentStatus, RecordResult
 from users.roles import AUTHOR, OPERATOR, QA_APPROVER, QA_REVIEWER, RECORDS_ADMIN, VERIFIER
@@ -212,9 +213,18 @@ class DemoPlant:
         )
         if status == BatchStatus.PENDING:
             return batch
+        if status == BatchStatus.CANCELLED:
+            return stop_services.cancel_batch(
+                batch, reason="Customer order withdrawn before production.", **self.signed(VERIFIER)
+            )
         trouble = self._trouble_for(status)
         run = BatchRun(self, batch, trouble)
         run.start()
+        if status == BatchStatus.ABORTED:
+            run.execute(share=0.3)
+            return stop_services.abort_batch(
+                run.refreshed(), reason="Granulator failure; the batch cannot be finished.", **self.signed(VERIFIER)
+            )
         if status == BatchStatus.IN_PROGRESS:
             run.execute(share=self.random.uniform(0.3, 0.7))
             return run.refreshed()

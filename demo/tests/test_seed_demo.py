@@ -75,8 +75,8 @@ def test_seed_demo_users_keep_their_printed_passwords(seeded):
         assert User.objects.get(username=username).check_password(demo_password(username))
 
 
-def test_status_plan_covers_every_status_from_seven_batches():
-    assert set(status_plan(7)) == set(BatchStatus.values)
+def test_status_plan_covers_every_status_from_nine_batches():
+    assert set(status_plan(9)) == set(BatchStatus.values)
     assert status_plan(2) == [BatchStatus.RELEASED, BatchStatus.IN_PROGRESS]
     assert len(status_plan(100)) == 100
 
