@@ -115,9 +115,10 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
         """Records administrators: unlock an account locked after repeated failed sign-ins or
         signatures; body `{"password", "reason", "comment"?}`, signed "unlocked" on the account,
         the reason kept in its history. 409 when the account is not locked."""
+        account = self.get_object()  # an unknown or unseen account is a 404 whatever the body
         serializer = UnlockInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = unlock_account(self.get_object(), actor=request.user, **serializer.validated_data)
+        user = unlock_account(account, actor=request.user, **serializer.validated_data)
         return Response(UserSerializer(self.get_queryset().model.objects.get(pk=user.pk)).data)
 
     throttle_scope = "signature"
