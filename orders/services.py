@@ -18,6 +18,7 @@ from django.utils import timezone
 from batch_records.choices import BatchStatus, MBRStatus
 from batch_records.models import BatchRecord, MasterBatchRecord
 from batch_records.services.batches import clean_quantity, create_batch
+from batch_records.workflows import BATCH_WORKFLOW
 from core.exceptions import Conflict, DomainError, NotPermitted
 from core.workflow import Facts, edit_record
 
@@ -244,29 +245,26 @@ def record_closed(order, act):
 
 
 def cancel_unstarted_batches(order, act):
-    """Work of `cancel`: the order's pending batches go with it.
+    """Work of `cancel`: the order's pending batches are cancelled with it.
 
-    Batches have no cancelled status yet, so a pending batch is deleted the way DELETE
-    deletes one (its history keeps it, with this reason); a pending batch on which a
-    deviation was reported is kept, and named in the order's history.
+    Each pending batch moves to `cancelled` as declared in the batch workflow, as a
+    consequence of the order's cancellation (the order's reason is the batch's disposition
+    reason; nothing was made, so nothing of the batch is signed), and is kept in the records.
     """
     order.cancelled_at = timezone.now()
-    removed, kept = [], []
+    cancelled = []
     links = order.order_batches.select_related("batch").filter(batch__status=BatchStatus.PENDING)
     for link in links.order_by("sequence"):
         batch = BatchRecord.objects.select_for_update().get(pk=link.batch_id)
         if batch.status != BatchStatus.PENDING:
             continue
-        if batch.deviations.exists():
-            kept.append(batch.batch_id)
-            continue
-        batch.delete(actor=act.actor, reason=f"{order.order_id} cancelled: {act.reason}")
-        removed.append(batch.batch_id)
+        BATCH_WORKFLOW.apply(batch, "cancel")
+        batch.disposition_reason = f"{order.order_id} cancelled: {act.reason}"
+        batch.save(actor=act.actor, reason=batch.disposition_reason)
+        cancelled.append(batch.batch_id)
     summary = [f"Cancelled: {act.reason}"]
-    if removed:
-        summary.append(f"pending batches cancelled: {', '.join(removed)}")
-    if kept:
-        summary.append(f"kept (deviations reported): {', '.join(kept)}")
+    if cancelled:
+        summary.append(f"pending batches cancelled: {', '.join(cancelled)}")
     act.history_reason = "; ".join(summary)
 
 

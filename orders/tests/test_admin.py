@@ -4,6 +4,7 @@ actions go through the same declarations as the API."""
 import pytest
 from django.urls import reverse
 
+from batch_records.models import BatchRecord
 from events import relay
 from events.models import DomainEvent, Webhook, WebhookDelivery
 from events.services import register_webhook
@@ -52,5 +53,7 @@ def test_the_admin_cancels_an_order_with_a_reason(with_records, admin_client_for
     assert response.status_code == 200
     order.refresh_from_db()
     assert order.status == "cancelled"
-    assert shop_floor.order(order.pk)["batches"] == []  # its pending batch went with it
+    # Its pending batch is cancelled with it, and kept.
+    assert [row["batch_id"] for row in shop_floor.order(order.pk)["batches"]] == ["BR-0001"]
+    assert BatchRecord.objects.get(batch_id="BR-0001").status == "cancelled"
     assert shop_floor.planner_client.get(f"{ORDERS}{order.pk}/").json()["status"] == "cancelled"

@@ -107,8 +107,12 @@ def test_cancelling_an_order_cancels_its_batches_not_started(place_order, shop_f
     assert response.status_code == 200, response.json()
     cancelled = response.json()
     assert cancelled["status"] == "cancelled"
-    assert [row["batch_id"] for row in cancelled["batches"]] == [batches[0]["batch_id"]]  # still in production
-    assert not BatchRecord.objects.filter(pk__in=[batches[1]["batch"], batches[2]["batch"]]).exists()
+    # The batches not started are cancelled with the order and kept in the records.
+    assert [row["batch_id"] for row in cancelled["batches"]] == [row["batch_id"] for row in batches]
+    statuses = [BatchRecord.objects.get(pk=row["batch"]).status for row in batches]
+    assert statuses == ["in_progress", "cancelled", "cancelled"]
+    reason = BatchRecord.objects.get(pk=batches[1]["batch"]).disposition_reason
+    assert reason == f"{order['order_id']} cancelled: Customer withdrew the order"
     history = shop_floor.planner_client.get(f"{ORDERS}{order['id']}/history/").json()["results"]
     assert "pending batches cancelled" in history[-1]["reason"]
     assert batches[1]["batch_id"] in history[-1]["reason"]
@@ -119,7 +123,7 @@ def test_cancelling_an_order_cancels_its_batches_not_started(place_order, shop_f
     assert (order_now["status"], order_now["quantity_completed"], len(order_now["batches"])) == (
         "cancelled",
         "100.000",
-        1,
+        3,
     )
 
 
