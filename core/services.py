@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from .chain import keyed_content_hash
 from .exceptions import SignatureRejected
+from .lockout import attempts_remaining, locked_message
 from .models import Signature, SignatureMeaning
 
 logger = logging.getLogger("ebr.signatures")
@@ -42,8 +43,6 @@ def check_password_for_signature(signer, password, *, username=None):
     if not signer.is_active:
         raise SignatureRejected("This account is inactive and cannot sign.")
     request = _auth_request()
-    from users.lockout import attempts_remaining, locked_message
-
     if is_locked_out(signer):
         logger.warning("Signature refused: account %s is locked out", signer.get_username())
         raise SignatureRejected(locked_message(signer.get_username()), code="account_locked")

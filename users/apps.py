@@ -7,7 +7,8 @@ class UsersConfig(AppConfig):
     verbose_name = "Users, sites and roles"
 
     def ready(self):
-        from . import lockout  # noqa: F401  (connects the lockout signal receiver)
+        from core import lockout  # noqa: F401  (connects the lockout signal receiver)
+
         from .roles import sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="users.sync_role_permissions")

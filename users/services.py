@@ -4,10 +4,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.exceptions import Conflict, NotPermitted
+from core.lockout import clear_lockout
 from core.models import SignatureMeaning
 from core.services import is_locked_out, lock, sign
-
-from .lockout import clear_lockout
 
 UNLOCK_PERMISSION = "users.unlock_user"
 

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 from core.api.serializers import SignedReasonInputSerializer
 from core.api.viewsets import idempotency_parameter
 from core.exceptions import NotPermitted, SignatureRejected
+from core.lockout import locked_message
 from core.services import check_password_for_signature, is_locked_out
-from users.lockout import locked_message
 from users.models import User
 from users.services import unlock_account
 

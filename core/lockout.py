@@ -21,7 +21,7 @@ def _iso(moment):
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-@receiver(user_locked_out, dispatch_uid="users.lockout.remember_until")
+@receiver(user_locked_out, dispatch_uid="core.lockout.remember_until")
 def remember_until(sender, request=None, username=None, **kwargs):
     if not username:
         return
